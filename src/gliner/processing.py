@@ -1,0 +1,147 @@
+"""Words, prompts and batches: everything between raw text and the tensors the model reads.
+
+The encoder reads `<<ENT>> type1 <<ENT>> type2 ... <<SEP>> word1 word2 ...`, tokenised as
+pre-split words (as the reference does), and each word is represented by its first sub-token.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+# The reference's whitespace splitter: words (with inner hyphens/underscores) or single symbols.
+WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
+# For scripts written without spaces every CJK character (Han, kana, Hangul) is a word of its own;
+# runs of other word characters are still split as above.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+CJK_PATTERN = re.compile(rf"[{_CJK}]|(?:[^\W{_CJK}])+(?:[-_](?:[^\W{_CJK}])+)*|\S")
+
+
+def split_words(text: str, splitter: str = "whitespace") -> list[tuple[str, int, int]]:
+    """Split text into (word, start_char, end_char) triples; text[start:end] == word."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    pattern = {"whitespace": WORD_PATTERN, "cjk": CJK_PATTERN}.get(splitter)
+    if pattern is None:
+        raise ValueError(f"unknown word splitter {splitter!r} (known: whitespace, cjk)")
+    return [(m.group(), m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def check_labels(labels) -> list[str]:
+    """Labels must be a non-empty list of distinct, non-empty strings."""
+    if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
+        raise TypeError(f"labels must be a list of strings, got {type(labels).__name__}")
+    if not labels:
+        raise ValueError("labels is empty: give at least one entity type")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise TypeError(f"labels[{i}] must be a str, got {type(label).__name__}")
+        if not label.strip():
+            raise ValueError(f"labels[{i}] is empty or blank")
+    seen = set()
+    for label in labels:
+        if label in seen:
+            raise ValueError(f"duplicate label {label!r}: each entity type may be given once")
+        seen.add(label)
+    return list(labels)
+
+
+def prompt_words(labels: list[str], ent_token: str, sep_token: str) -> list[str]:
+    """['<<ENT>>', 'person', '<<ENT>>', 'city', '<<SEP>>'] for labels ['person', 'city']."""
+    words = []
+    for label in labels:
+        words += [ent_token, label]
+    return words + [sep_token]
+
+
+def encode(tokenizer, words: list[list[str]], labels: list[list[str]], ent_token: str, sep_token: str) -> dict:
+    """Tokenise prompt + words for a batch; one row per (words, labels) pair.
+
+    Returns input_ids, attention_mask, words_mask (1-based word index at each word's first
+    sub-token, 0 elsewhere, as the reference) and text_lengths (words per row).
+    """
+    prompts = [prompt_words(row_labels, ent_token, sep_token) for row_labels in labels]
+    enc = tokenizer(
+        [p + w for p, w in zip(prompts, words)],
+        is_split_into_words=True,
+        truncation=True,
+        padding="longest",
+        return_tensors="pt",
+    )
+    words_mask = torch.zeros_like(enc["input_ids"])
+    for row, (prompt, row_words) in enumerate(zip(prompts, words)):
+        previous = None
+        for position, word_id in enumerate(enc.word_ids(row)):
+            if word_id is not None and word_id != previous and word_id >= len(prompt):
+                words_mask[row, position] = word_id - len(prompt) + 1
+            previous = word_id
+        if row_words and int(words_mask[row].max()) < len(row_words):
+            raise ValueError(
+                f"row {row}: the tokenizer truncated the input ({len(row_words)} words, "
+                f"{int(enc['attention_mask'][row].sum())} tokens); use shorter windows"
+            )
+    return {
+        "input_ids": enc["input_ids"],
+        "attention_mask": enc["attention_mask"],
+        "words_mask": words_mask,
+        "text_lengths": torch.tensor([len(w) for w in words], dtype=torch.long),
+    }
+
+
+def span_targets(ner, num_words: int, labels: list[str], max_width: int) -> torch.Tensor:
+    """Dense target (num_words, max_width, num_labels): 1 where span (start, start+k) has the label.
+
+    Entities wider than max_width or past num_words cannot be scored and are left out.
+    """
+    target = torch.zeros(num_words, max_width, len(labels))
+    index = {label: i for i, label in enumerate(labels)}
+    for start, end, label in ner:
+        width = end - start
+        if label in index and 0 <= width < max_width and end < num_words:
+            target[start, width, index[label]] = 1.0
+    return target
+
+
+# ---------------------------------------------------------------------------------- long texts
+@dataclass(frozen=True)
+class Window:
+    start: int  # first word of the window
+    end: int  # one past its last word
+    own_start: int  # spans starting in [own_start, own_end) are taken from this window
+    own_end: int
+
+
+def plan_windows(word_token_counts: list[int], max_words: int, max_tokens: int, max_width: int) -> list[Window]:
+    """Cover a text with overlapping windows that each fit the encoder.
+
+    Consecutive windows overlap by up to 2 * max_width words; a span is taken from the window in
+    whose "own" range its start word lies (ranges meet mid-overlap), so each span is scored once,
+    with context on both sides, and a span of <= max_width words starting in the own range always
+    fits inside that window.
+    """
+    n = len(word_token_counts)
+    if n == 0:
+        return [Window(0, 0, 0, 0)]
+    overlap = 2 * max_width
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, tokens = start, 0
+        while end < n and end - start < max_words and tokens + word_token_counts[end] <= max_tokens:
+            tokens += word_token_counts[end]
+            end += 1
+        if end == start:
+            raise ValueError(f"word {start} alone needs {word_token_counts[start]} tokens, more than {max_tokens}")
+        spans.append((start, end))
+        if end == n:
+            break
+        # step forward keeping `overlap` words of context, but always make progress
+        start = max(end - overlap, start + max(1, (end - start) // 2)) if end - start <= overlap else end - overlap
+    windows = []
+    for i, (s, e) in enumerate(spans):
+        own_start = 0 if i == 0 else (s + spans[i - 1][1]) // 2
+        own_end = n if i == len(spans) - 1 else (spans[i + 1][0] + e) // 2
+        windows.append(Window(s, e, own_start, own_end))
+    return windows
