@@ -223,3 +223,11 @@ def test_more_labels_than_max_types_are_grouped_not_dropped(echo_model):
     text = "green house music river apple"
     entities = echo_model.predict_entities(text, labels)
     assert [(e["text"], e["label"]) for e in entities] == [(w, w) for w in text.split()]
+
+
+def test_tokenless_word_does_not_shift_later_words(echo_model):
+    """U+200B is a word for the splitter but has no sub-token; words after it keep their own vectors
+    (the reference shifts them one slot left and reports wrong offsets)."""
+    text = "Berlin\u200b volcano river"
+    entities = echo_model.predict_entities(text, ["volcano", "river"])
+    assert [(e["text"], e["start"], e["label"]) for e in entities] == [("volcano", 8, "volcano"), ("river", 16, "river")]

@@ -6,7 +6,7 @@ Fixture (built by ``bash scripts/make_reference_fixture.sh``, see scripts/make_r
   (``pytorch_model.bin`` + ``gliner_config.json`` + tokenizer files);
   ``predictions.json`` holds the reference's predictions on it.
 * ``tests/fixtures/reference/ours_ckpt/``     a checkpoint saved by OUR ``save_pretrained``
-  (heads re-initialised with another seed); ``ours_predictions.json`` holds the REFERENCE's
+  (ref_ckpt with its heads perturbed); ``ours_predictions.json`` holds the REFERENCE's
   predictions after loading it with the reference's ``GLiNER.from_pretrained``.
 
 Every test loads a checkpoint with OUR package and must reproduce the recorded outputs exactly:
@@ -30,17 +30,8 @@ OURS_PREDICTIONS = FIX / "ours_predictions.json"
 SCORE_TOL = 1e-4
 
 
-def _load(path: Path):
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-REF = _load(REF_PREDICTIONS)
-OURS = _load(OURS_PREDICTIONS)
-OURS_SKIP = (
-    None
-    if OURS is not None and OURS_CKPT.is_dir()
-    else f"{OURS_PREDICTIONS.name} / ours_ckpt not built yet (run: bash scripts/make_reference_fixture.sh)"
-)
+REF = json.loads(REF_PREDICTIONS.read_text(encoding="utf-8"))
+OURS = json.loads(OURS_PREDICTIONS.read_text(encoding="utf-8"))
 
 
 def _id(run) -> str:
@@ -50,14 +41,6 @@ def _id(run) -> str:
     if "case" not in run:
         parts.append(f"t{run['threshold']}")
     return "-".join(parts)
-
-
-def _runs(record):
-    return [] if record is None else record["runs"]
-
-
-def _extras(record):
-    return [] if record is None else record["extra"]
 
 
 def _load_ours(ckpt: Path):
@@ -73,30 +56,30 @@ def ref_model():
 
 @pytest.fixture(scope="module")
 def ours_model():
-    if OURS_SKIP:
-        pytest.skip(OURS_SKIP)
     return _load_ours(OURS_CKPT)
 
 
-# Inputs the reference silently normalises (duplicate labels -> dict.fromkeys de-duplication; a bare
-# string -> [string]).  Our API may reject them instead; a clean ValueError/TypeError is reported as a
-# skip (visible in the summary), anything else must match the reference exactly.
-NORMALISED_INPUT_CASES = {"duplicate_labels", "single_label_string"}
-# Where the reference is wrong on purpose-built input, ours differs by design; the behaviour we keep
-# instead is asserted in test_model.py (test_tokenless_word_does_not_shift_later_words).
-REFERENCE_BUGS = {"zero_width_space": "the reference shifts every word after a word with no sub-token "
-                                      "one slot left; ours keeps words aligned"}
+# Where ours departs from the reference on purpose, the test asserts the departure instead:
+# input the reference silently normalises (duplicate labels de-duplicated, a bare string taken as a
+# one-label list) is refused here with a clear error; and on a word with no sub-token the reference
+# shifts every later word one slot left while ours keeps words aligned (asserted in test_model.py,
+# test_tokenless_word_does_not_shift_later_words), so the outputs must differ.
+REFUSED_INPUT = {"duplicate_labels": (ValueError, "duplicate label"), "single_label_string": (TypeError, "list of strings")}
+REFERENCE_BUGS = {"zero_width_space"}
 
 
-def _predict_case(model, case):
-    if case["case"] in REFERENCE_BUGS:
-        pytest.skip(f"known reference bug, not reproduced: {REFERENCE_BUGS[case['case']]}")
-    try:
-        return _predict(model, case, case["texts"], case["labels"])
-    except (ValueError, TypeError) as err:
-        if case["case"] in NORMALISED_INPUT_CASES:
-            pytest.skip(f"our API rejects input the reference normalises ({case['note']}): {err}")
-        raise
+def _check_case(model, case):
+    if case["case"] in REFUSED_INPUT:
+        error, match = REFUSED_INPUT[case["case"]]
+        with pytest.raises(error, match=match):
+            _predict(model, case, case["texts"], case["labels"])
+    elif case["case"] in REFERENCE_BUGS:
+        got = _predict(model, case, case["texts"], case["labels"])
+        assert [[(e["start"], e["end"]) for e in out] for out in got] != \
+               [[(e["start"], e["end"]) for e in out] for out in case["outputs"]]
+    else:
+        _assert_same(case["outputs"], _predict(model, case, case["texts"], case["labels"]), case["texts"],
+                     f"{case['name']} ({case['note']})")
 
 
 def _predict(model, run, texts, labels):
@@ -138,7 +121,6 @@ def _assert_same(expected, got, texts, what):
 
 
 def test_fixture_present():
-    assert REF is not None, f"missing {REF_PREDICTIONS}; run: bash scripts/make_reference_fixture.sh"
     assert (REF_CKPT / "pytorch_model.bin").is_file(), "ref_ckpt must be the reference's torch.save format"
     assert (REF_CKPT / "gliner_config.json").is_file()
     assert REF["meta"]["reference_version"] == "0.2.29"
@@ -147,18 +129,17 @@ def test_fixture_present():
 # ---- reference checkpoint (pytorch_model.bin written by the reference) -----------------------------
 
 
-@pytest.mark.parametrize("run", _runs(REF), ids=_id)
+@pytest.mark.parametrize("run", REF["runs"], ids=_id)
 def test_ref_ckpt_predictions(ref_model, run):
     got = _predict(ref_model, run, REF["texts"], REF["labels"])
     _assert_same(run["outputs"], got, REF["texts"], run["name"])
 
 
-@pytest.mark.parametrize("case", _extras(REF), ids=_id)
+@pytest.mark.parametrize("case", REF["extra"], ids=_id)
 def test_ref_ckpt_edge_cases(ref_model, case):
     """Duplicate labels, empty / blank texts, a single label string, and a zero-width space
     (a 'word' with no sub-tokens, which shifts the reference's words_mask; see the case's note)."""
-    got = _predict_case(ref_model, case)
-    _assert_same(case["outputs"], got, case["texts"], f"{case['name']} ({case['note']})")
+    _check_case(ref_model, case)
 
 
 def test_ref_ckpt_single_equals_batch(ref_model):
@@ -175,21 +156,17 @@ def test_ref_ckpt_single_equals_batch(ref_model):
 # ---- checkpoint written by OUR save_pretrained, read back by the reference ---------------------------
 
 
-@pytest.mark.skipif(OURS_SKIP is not None, reason=OURS_SKIP or "")
-@pytest.mark.parametrize("run", _runs(OURS), ids=_id)
+@pytest.mark.parametrize("run", OURS["runs"], ids=_id)
 def test_ours_ckpt_predictions(ours_model, run):
     got = _predict(ours_model, run, OURS["texts"], OURS["labels"])
     _assert_same(run["outputs"], got, OURS["texts"], run["name"])
 
 
-@pytest.mark.skipif(OURS_SKIP is not None, reason=OURS_SKIP or "")
-@pytest.mark.parametrize("case", _extras(OURS), ids=_id)
+@pytest.mark.parametrize("case", OURS["extra"], ids=_id)
 def test_ours_ckpt_edge_cases(ours_model, case):
-    got = _predict_case(ours_model, case)
-    _assert_same(case["outputs"], got, case["texts"], f"{case['name']} ({case['note']})")
+    _check_case(ours_model, case)
 
 
-@pytest.mark.skipif(OURS_SKIP is not None, reason=OURS_SKIP or "")
 def test_ours_ckpt_is_ours():
     assert (OURS_CKPT / "model.safetensors").is_file(), "ours_ckpt should be written by OUR save_pretrained"
     assert (OURS_CKPT / "gliner_config.json").is_file()
