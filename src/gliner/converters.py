@@ -1,0 +1,193 @@
+"""Converters from the paper's corpora to the span format (see data.py).
+
+Corpora that the Hugging Face hub holds are loaded through `datasets.load_dataset`; without a
+network (or a local cache) that fails, and the error says so and names the local alternative:
+every loader also reads the corpus's own files from disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .data import _fail, load_jsonl, load_label_map, read_conll, split_words, tags_to_spans, validate_example
+
+
+def _hub(hub_id: str, config: str | None, split: str, local_hint: str):
+    """`datasets.load_dataset`, with an error that says plainly what to do when it cannot load."""
+    name = f"{hub_id}{'/' + config if config else ''} (split {split!r})"
+    try:
+        import datasets
+    except ImportError as e:
+        raise ImportError(f"loading {name} from the hub needs `pip install datasets`; or {local_hint}") from e
+    try:
+        return datasets.load_dataset(hub_id, config, split=split)
+    except Exception as e:  # connection errors surface as many different types across versions
+        raise RuntimeError(
+            f"could not load {name} with datasets.load_dataset ({type(e).__name__}: {e}). Without "
+            f"network access to the Hugging Face hub, either copy a datasets cache that holds it and set "
+            f"HF_DATASETS_OFFLINE=1, or {local_hint}") from e
+
+
+def from_hf_dataset(ds, label_map: dict | None = None, scheme: str = "BIO", tag_names=None,
+                    tags_column: str | None = None, where: str = "", **fields) -> list[dict]:
+    """Rows with `tokens` and integer tags (`ner_tags`, or `tags` as tner's corpora) to spans.
+
+    Tag ids are named by the column's `ClassLabel` names, or by `tag_names` when the column is a
+    plain integer sequence (tner's datasets keep the names in a separate label.json). Errors name
+    the row as '<where> row <i>: field: ...'.
+    """
+    rows = list(ds)
+    columns = set(rows[0]) if rows else set()
+    tags_column = tags_column or next((c for c in ("ner_tags", "tags") if c in columns), None)
+    if rows and (tags_column is None or "tokens" not in columns):
+        raise ValueError(f"rows need 'tokens' and 'ner_tags' (or 'tags') columns, got {sorted(columns)}")
+    if tag_names is None:
+        feature = getattr(getattr(ds, "features", {}).get(tags_column), "feature", None)
+        tag_names = getattr(feature, "names", None)
+        if tag_names is None:
+            raise ValueError(f"column {tags_column!r} has no ClassLabel names: pass tag_names=")
+    examples = []
+    for i, row in enumerate(rows):
+        here = f"{where} row {i}".strip()
+        ids = row[tags_column]
+        if len(ids) != len(row["tokens"]):
+            _fail(here, tags_column, f"{len(ids)} tags for {len(row['tokens'])} tokens")
+        bad = [t for t in ids if not 0 <= t < len(tag_names)]
+        if bad:
+            _fail(here, tags_column, f"tag id {bad[0]} has no name ({len(tag_names)} names)")
+        spans = tags_to_spans([tag_names[t] for t in ids], scheme, label_map, here)
+        examples.append(validate_example({"tokenized_text": list(row["tokens"]), "ner": spans, **fields}, here))
+    return examples
+
+
+# ----------------------------------------------------------------------------------- Pile-NER
+
+_QUESTION, _QUESTION_END = "What describes ", " in the text?"
+
+
+def pile_conversation_to_example(row: dict, where: str = "") -> dict:
+    """One `Universal-NER/Pile-NER-type` conversation to spans, as the reference prepared it.
+
+    The passage follows 'Text: '; each 'What describes <type> in the text?' is answered by a JSON
+    list of strings. Every case-insensitive, word-aligned occurrence of an answer in the passage
+    becomes a span of that type (duplicates merged); types answered with [] become `negatives`.
+    """
+    turns = row.get("conversations") if isinstance(row, dict) else None
+    if not isinstance(turns, list) or not turns:
+        _fail(where, "conversations", "missing or not a list of turns")
+    text, words, spans, negatives, asked = None, [], set(), [], None
+    for t, turn in enumerate(turns):
+        value, speaker = turn.get("value"), turn.get("from")
+        if not isinstance(value, str):
+            _fail(where, f"conversations[{t}].value", "must be a string")
+        if speaker == "human" and value.startswith("Text: ") and text is None:
+            text = value[len("Text: "):]
+            words = split_words(text)
+        elif speaker == "human" and value.startswith(_QUESTION) and value.endswith(_QUESTION_END):
+            asked = value[len(_QUESTION):-len(_QUESTION_END)].strip()
+        elif speaker == "gpt" and asked is not None:
+            try:
+                answers = json.loads(value)
+            except json.JSONDecodeError:
+                _fail(where, f"conversations[{t}].value", f"answer is not a JSON list: {value[:60]!r}")
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                _fail(where, f"conversations[{t}].value", "answer must be a JSON list of strings")
+            if not answers and asked not in negatives:
+                negatives.append(asked)
+            lowered = [w.lower() for w, _, _ in words]
+            for answer in answers:
+                target = [w.lower() for w, _, _ in split_words(answer)]
+                for i in range(len(words) - len(target) + 1) if target else ():
+                    if lowered[i:i + len(target)] == target:
+                        spans.add((i, i + len(target) - 1, asked))
+            asked = None
+    if text is None:
+        _fail(where, "conversations", "no human turn starting with 'Text: '")
+    return validate_example({
+        "tokenized_text": [w for w, _, _ in words], "ner": [list(s) for s in sorted(spans)],
+        "negatives": negatives, "text": text, "offsets": [[s, e] for _, s, e in words],
+        "source": "pile-ner-type"}, where)
+
+
+def load_pile_ner(path_or_hub_id: str = "urchade/pile-mistral-v0.1", limit: int | None = None) -> list[dict]:
+    """Pile-NER from a local .json (a list) or .jsonl file, or from the hub.
+
+    Rows that already are spans (`urchade/pile-mistral-v0.1`) load as they are; conversation rows
+    (`Universal-NER/Pile-NER-type`) are converted by `pile_conversation_to_example`.
+    """
+    path = Path(path_or_hub_id)
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
+            rows = [(f"{path}:[{i}]", r) for i, r in enumerate(json.loads(text)[:limit])]
+        elif any("conversations" in line for line in text.splitlines()[:1]):
+            rows = [(f"{path}:{i + 1}", json.loads(line)) for i, line in enumerate(text.splitlines()[:limit])]
+        else:
+            return load_jsonl(path)[:limit]
+    else:
+        split = "train" if limit is None else f"train[:{limit}]"
+        ds = _hub(path_or_hub_id, None, split, "download the corpus's train.json and pass its path")
+        rows = [(f"{path_or_hub_id}: row {i}", r) for i, r in enumerate(ds)]
+    return [pile_conversation_to_example(r, where) if "conversations" in r else validate_example(r, where)
+            for where, r in rows]
+
+
+# ----------------------------------------------------------------------------------- Table 1 benchmark
+
+def load_crossner(domain: str, split: str = "test", local_dir=None) -> list[dict]:
+    """CrossNER (ai, literature, music, politics, science), with the labels the evaluation prompts.
+
+    `local_dir` is the original release's `ner_data/` folder: `<domain>/{train,dev,test}.txt`,
+    one 'word<TAB>BIO-tag' a line.
+    """
+    spec = load_label_map("crossner")
+    if domain not in spec["domains"]:
+        raise ValueError(f"unknown CrossNER domain {domain!r} (known: {', '.join(spec['domains'])})")
+    fields = {"labels": spec["domains"][domain], "source": f"crossner_{domain}", "split": split, "lang": "en"}
+    if local_dir is not None:
+        name = {"validation": "dev"}.get(split, split)
+        return read_conll(Path(local_dir) / domain / f"{name}.txt", "BIO", spec["tags"], **fields)
+    hf_split = {"dev": "validation"}.get(split, split)
+    ds = _hub(spec["hub_id"], domain, hf_split, "pass local_dir= the CrossNER release's ner_data/ folder")
+    return from_hf_dataset(ds, spec["tags"], "BIO", tag_names=spec["tag_names"],
+                           where=f"{spec['hub_id']}/{domain} {hf_split}", **fields)
+
+
+def load_mit(name: str, split: str = "test", local_path=None) -> list[dict]:
+    """MIT restaurant / movie (engtest.bio) / movie_trivia, with natural-language labels.
+
+    `local_path` is an original .bio file ('B-Actor<TAB>steve': the tag comes first). The paper's
+    'MIT Movie' is the `movie` corpus, which the hub does not hold under tner (only the trivia one).
+    """
+    corpora = load_label_map("mit")["corpora"]
+    if name not in corpora:
+        raise ValueError(f"unknown MIT corpus {name!r} (known: {', '.join(corpora)})")
+    spec = corpora[name]
+    fields = {"labels": list(dict.fromkeys(spec["tags"].values())), "source": f"mit_{name}",
+              "split": split, "lang": "en"}
+    if local_path is not None:
+        return read_conll(local_path, "BIO", spec["tags"], token_col=1, tag_col=0, **fields)
+    if spec["hub_id"] is None:
+        raise ValueError(f"MIT {name} is not on the hub: pass local_path= its .bio file")
+    hf_split = {"dev": "validation"}.get(split, split)
+    ds = _hub(spec["hub_id"], None, hf_split, "pass local_path= the corpus's original .bio file")
+    return from_hf_dataset(ds, spec["tags"], "BIO", tag_names=spec["tag_names"],
+                           where=f"{spec['hub_id']} {hf_split}", **fields)
+
+
+def load_multiconer(data_dir, lang: str, split: str = "test") -> list[dict]:
+    """MultiCoNER (I or II) from its CoNLL files: `<lang>_<split>.conll` anywhere under `data_dir`.
+
+    Lines are 'word _ _ TAG' after a '# id ...' line. The label list is the coarse type set (I) when
+    every tag of the file is a coarse one, else the fine set (II); a tag in neither is an error.
+    """
+    matches = sorted(Path(data_dir).rglob(f"{lang.lower()}_{split}.conll"))
+    if len(matches) != 1:
+        raise FileNotFoundError(f"expected one {lang.lower()}_{split}.conll under {data_dir}, found {len(matches)}")
+    spec = load_label_map("multiconer")
+    examples = read_conll(matches[0], "BIO", {**spec["coarse"], **spec["fine"]}, comment_prefixes=("# id ", "-DOCSTART-"),
+                          source=f"multiconer_{lang.lower()}", split=split, lang=lang.lower())
+    coarse = list(spec["coarse"].values())
+    labels = coarse if {s[2] for e in examples for s in e["ner"]} <= set(coarse) else list(spec["fine"].values())
+    return [{**e, "labels": labels} for e in examples]  # every type is in the set chosen: still valid
