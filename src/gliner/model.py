@@ -91,17 +91,22 @@ class SpanMarkerV0(nn.Module):
           so the first layer runs per word (B, L, 4D), not per span;
           (g @ W2.T + b2) . t = g . (t @ W2) + b2 . t,
           so the last layer is folded into the C type vectors instead of applied to L*K spans.
+        The remaining (B, L, 4D) hidden layer is built one width at a time (a slice, not a gather
+        of L*K rows), so it stays in cache; spans running past the text use the last word as their
+        end, as the reference's clamped span indices do (they are masked later).
         """
-        L, K = words.size(1), self.max_width
+        B, L, K = words.size(0), words.size(1), self.max_width
         first, dropout, last = self.out_project[0], self.out_project[2], self.out_project[3]
         w_start, w_end = first.weight.chunk(2, dim=1)  # (4D, D) each
         from_start = self.project_start(words).relu() @ w_start.T + first.bias  # (B, L, 4D)
         from_end = self.project_end(words).relu() @ w_end.T  # (B, L, 4D)
-        ends = (torch.arange(L, device=words.device)[:, None] + torch.arange(K, device=words.device)).clamp(max=L - 1)
-        hidden = dropout((from_start[:, :, None, :] + from_end[:, ends]).relu())  # (B, L, K, 4D)
-        types_in = types @ last.weight  # (B, C, 4D)
-        logits = hidden.flatten(1, 2) @ types_in.transpose(1, 2)  # (B, L*K, C)
-        return (logits + (types @ last.bias)[:, None, :]).view(words.size(0), L, K, -1)
+        types_in = (types @ last.weight).transpose(1, 2)  # (B, 4D, C)
+        logits = words.new_empty(B, L, K, types.size(1))
+        for width in range(K):
+            inside = max(L - width, 0)  # spans of this width that end inside the text
+            logits[:, :inside, width] = dropout((from_start[:, :inside] + from_end[:, width:]).relu_()) @ types_in
+            logits[:, inside:, width] = dropout((from_start[:, inside:] + from_end[:, -1:]).relu_()) @ types_in
+        return logits + (types @ last.bias)[:, None, None, :]
 
 
 class SpanRepLayer(nn.Module):
