@@ -230,8 +230,10 @@ def test_pile_conversation_errors():
         converters.pile_conversation_to_example({"id": "x"}, "row 3")
     row = {"conversations": [{"from": "human", "value": "Text: a b"}, {"from": "human", "value": "What describes x in the text?"},
                              {"from": "gpt", "value": "not json"}]}
-    with pytest.raises(ValueError, match=re.escape("row 4: conversations[2].value: answer is not a JSON list: 'not json'")):
+    with pytest.raises(ValueError, match=re.escape("row 4: conversations[2].value: answer is not a list: 'not json'")):
         converters.pile_conversation_to_example(row, "row 4")
+    row["conversations"][2]["value"] = "['b']"  # a Python-style answer reads as the reference reads it
+    assert converters.pile_conversation_to_example(row)["ner"] == [[1, 1, "x"]]
 
 
 def test_multiconer_coarse_and_fine_files():

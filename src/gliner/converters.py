@@ -7,6 +7,7 @@ every loader also reads the corpus's own files from disk.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -87,12 +88,12 @@ def pile_conversation_to_example(row: dict, where: str = "") -> dict:
         elif speaker == "human" and value.startswith(_QUESTION) and value.endswith(_QUESTION_END):
             asked = value[len(_QUESTION):-len(_QUESTION_END)].strip()
         elif speaker == "gpt" and asked is not None:
-            try:
-                answers = json.loads(value)
-            except json.JSONDecodeError:
-                _fail(where, f"conversations[{t}].value", f"answer is not a JSON list: {value[:60]!r}")
+            try:  # the reference reads answers as Python literals: JSON lists and 'single-quoted' ones
+                answers = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                _fail(where, f"conversations[{t}].value", f"answer is not a list: {value[:60]!r}")
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                _fail(where, f"conversations[{t}].value", "answer must be a JSON list of strings")
+                _fail(where, f"conversations[{t}].value", "answer must be a list of strings")
             if not answers and asked not in negatives:
                 negatives.append(asked)
             lowered = [w.lower() for w, _, _ in words]

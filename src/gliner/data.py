@@ -128,6 +128,7 @@ def atomic_write(path, data: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary file
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -266,20 +267,21 @@ def plot_stats(stats: dict, path) -> Path:
     import matplotlib.pyplot as plt
 
     names = list(stats)
-    fig, axes = plt.subplots(len(names), 2, figsize=(12, 3.2 + 0.18 * max(
-        len(s["entities_per_type"]) for s in stats.values()) * len(names)), squeeze=False)
+    height = max(3.4, 0.22 * max(len(s["entities_per_type"]) for s in stats.values()) + 1.2)
+    fig, axes = plt.subplots(len(names), 2, figsize=(14, height * len(names)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]})
     for row, name in zip(axes, names):
         s = stats[name]
-        kind = "silver (model-labelled)" if s["silver"] != "none" else "gold (human-labelled)"
+        kind = "silver: labelled by a model" if s["silver"] != "none" else "gold: labelled by people"
         types = list(s["entities_per_type"])[::-1]
         row[0].barh(types, [s["entities_per_type"][t] for t in types], color="tab:blue")
-        row[0].set_title(f"{name}, {kind}: {s['entities']:,} entities in {s['examples']:,} sentences")
+        row[0].set_title(f"{name} ({kind})\n{s['entities']:,} entities in {s['examples']:,} sentences")
         row[0].set_xlabel("entities")
         widths = [int(w) for w in s["span_width_hist"]]
         row[1].bar(widths, list(s["span_width_hist"].values()), color="tab:orange")
-        row[1].axvline(s["max_width"] + 0.5, color="k", linestyle="--", label=f"K = {s['max_width']}")
+        row[1].axvline(s["max_width"] + 0.5, color="k", linestyle="--", label=f"K = {s['max_width']} words")
         row[1].set_yscale("log")
-        row[1].set_title(f"{name}: span width ({s['longer_than_max_width']} longer than K)")
+        row[1].set_title(f"{name}: entity length\n({s['longer_than_max_width']:,} longer than K)")
         row[1].set_xlabel("entity length (words)")
         row[1].set_ylabel("entities (log scale)")
         row[1].legend()

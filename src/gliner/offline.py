@@ -270,21 +270,20 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     counts, seen, silver_source = Counter(), set(), f"silver:spacy-{P['spacy_model']}"
 
     def collect(part, limit, split, keep):
-        rows, used_docs = [], []
+        rows, per_doc = [], Counter()  # id: '<document>#<n>', the document's n-th kept sentence
         for doc_id, source, ex in silver_sentences(nlp, part, tag_map, counts, P["min_words"], P["max_words"], P["batch_size"]):
             key = " ".join(ex["tokenized_text"])
             if key in seen:
                 counts[f"sentences dropped: duplicate ({split})"] += 1
                 continue
             seen.add(key)
-            if not used_docs or used_docs[-1] != doc_id:
-                used_docs.append(doc_id)
             ex["ner"] = [s for s in ex["ner"] if keep(s[2])]
             rows.append({**ex, "lang": "en", "source": f"{silver_source}:{source}", "split": split,
-                         "id": f"{doc_id}#{len(rows)}", "silver": True})
+                         "id": f"{doc_id}#{per_doc[doc_id]}", "silver": True})
+            per_doc[doc_id] += 1
             if len(rows) >= limit:
                 break
-        return rows, used_docs
+        return rows, list(per_doc)
 
     train, train_ids = collect(train_docs, P["max_train_sentences"], "train", lambda t: t not in withheld)
     heldout, held_ids = collect(held, P["max_heldout_sentences"], "heldout", lambda t: True)
@@ -310,7 +309,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 "spacy_model_version": nlp.meta.get("version"), "train_types": train_types,
                 "documents": {"train_used": len(train_ids), "heldout_used": len(held_ids),
                               "train_available": len(train_docs), "heldout_available": len(held)},
-                "heldout_documents": held_ids, "counts": dict(sorted(counts.items())),
+                "heldout_documents": [d[0] for d in held], "counts": dict(sorted(counts.items())),
                 "files": {k: _sha256(Path(v).read_bytes()) for k, v in sorted(paths.items())}}
     paths["manifest"] = atomic_write(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return {k: str(v) for k, v in paths.items()}
