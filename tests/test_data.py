@@ -300,6 +300,7 @@ def test_params_fail_fast_naming_the_key():
     for params, msg in [({"max_train_sentence": 5}, "params.yaml: prepare.max_train_sentence: unknown parameter"),
                         ({"max_train_sentences": 0}, "params.yaml: prepare.max_train_sentences: must be a positive integer, got 0"),
                         ({"max_words": 2.5}, "params.yaml: prepare.max_words: must be a positive integer, got 2.5"),
+                        ({"max_gold_sentences": 0}, "params.yaml: prepare.max_gold_sentences: must be a positive integer or null, got 0"),
                         ({"heldout_percent": 80}, "params.yaml: prepare.heldout_percent: must be an integer from 1 to 50, got 80"),
                         ({"min_words": 9, "max_words": 4}, "params.yaml: prepare.min_words: 9 is more than max_words 4"),
                         ({"withheld_types": "law"}, "params.yaml: prepare.withheld_types: must be a non-empty list"),

@@ -48,6 +48,7 @@ from .data import (MAX_WIDTH, atomic_write, corpus_stats, load_label_map, plot_s
 DEFAULTS = dict(
     max_train_sentences=20_000,   # ~620k words: more than the CPU profile trains on; spaCy labels ~8k words/s a core
     max_heldout_sentences=2_000,  # ~63k words; its unseen-types copy has ~380 entities
+    max_gold_sentences=None,      # WNUT-16 tweets kept (the first n); None: all 2,394
     heldout_percent=10,           # share of documents (addresses, chapters) held out
     # Trained on none of these; evaluated on held-out text (unseen_types_silver). NORP and money
     # are there to give the set enough support: the rarer ones alone give ~1 entity in 30 sentences.
@@ -227,6 +228,8 @@ def check_params(params: dict, where: str = "prepare") -> dict:
     for key in ("max_train_sentences", "max_heldout_sentences", "min_words", "max_words", "batch_size"):
         if type(P[key]) is not int or P[key] < 1:
             raise ValueError(f"{where}.{key}: must be a positive integer, got {P[key]!r}")
+    if P["max_gold_sentences"] is not None and (type(P["max_gold_sentences"]) is not int or P["max_gold_sentences"] < 1):
+        raise ValueError(f"{where}.max_gold_sentences: must be a positive integer or null, got {P['max_gold_sentences']!r}")
     if type(P["heldout_percent"]) is not int or not 1 <= P["heldout_percent"] <= 50:
         raise ValueError(f"{where}.heldout_percent: must be an integer from 1 to 50, got {P['heldout_percent']!r}")
     if P["min_words"] > P["max_words"]:
@@ -293,7 +296,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     wnut = load_label_map("wnut16")
     gold = read_conll(Path(raw_dir) / "wnut16" / "ner.txt", "BIO", wnut["tags"], labels=list(wnut["tags"].values()),
                       lang="en", source="wnut16", split="eval", silver=False)
-    gold = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold)]
+    gold = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold[:P["max_gold_sentences"]])]
 
     out = Path(out_dir)
     sets = {"train_silver": train, "heldout_silver": heldout, "unseen_types_silver": unseen, "wnut16_gold": gold}
@@ -324,8 +327,10 @@ def main(argv=None):
     prep = sub.add_parser("prepare")
     prep.add_argument("raw_dir", nargs="?", default="data")
     prep.add_argument("out_dir", nargs="?", default="prepared")
-    prep.add_argument("--max-train-sentences", type=int, default=DEFAULTS["max_train_sentences"])
-    prep.add_argument("--max-heldout-sentences", type=int, default=DEFAULTS["max_heldout_sentences"])
+    prep.add_argument("--max-train-sentences", type=int)
+    prep.add_argument("--max-heldout-sentences", type=int)
+    prep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="any other parameter of DEFAULTS, the value read as YAML (e.g. withheld_types=[law])")
     args = ap.parse_args(argv)
     if args.cmd == "build-raw":
         raw_dir = build_offline_raw(args.raw_dir)
@@ -337,8 +342,12 @@ def main(argv=None):
     elif args.cmd == "verify-raw":
         print(verify_raw(args.raw_dir))
     else:
-        print(json.dumps(prepare_offline_corpora(args.raw_dir, args.out_dir, max_train_sentences=args.max_train_sentences,
-                                                 max_heldout_sentences=args.max_heldout_sentences), indent=1))
+        import yaml
+        params = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+        for key in ("max_train_sentences", "max_heldout_sentences"):
+            if getattr(args, key) is not None:
+                params[key] = getattr(args, key)
+        print(json.dumps(prepare_offline_corpora(args.raw_dir, args.out_dir, **params), indent=1))
 
 
 if __name__ == "__main__":
