@@ -231,3 +231,13 @@ def test_tokenless_word_does_not_shift_later_words(echo_model):
     text = "Berlin\u200b volcano river"
     entities = echo_model.predict_entities(text, ["volcano", "river"])
     assert [(e["text"], e["start"], e["label"]) for e in entities] == [("volcano", 8, "volcano"), ("river", 16, "river")]
+
+
+def test_reference_argument_order_and_inference_alias(tiny_model):
+    """(text, labels, flat_ner, threshold, multi_label) positionally, as in the reference."""
+    expected = tiny_model.batch_predict_entities(TEXTS[:2], LABELS, flat_ner=False, threshold=0.3)
+    assert tiny_model.batch_predict_entities(TEXTS[:2], LABELS, False, 0.3) == expected
+    assert tiny_model.inference(TEXTS[:2], LABELS, False, 0.3) == expected
+    for got in (tiny_model.inference(TEXTS[0], LABELS, False, 0.3)[0], tiny_model.predict_entities(TEXTS[0], LABELS, False, 0.3)):
+        assert [(e["start"], e["end"], e["label"]) for e in got] == [(e["start"], e["end"], e["label"]) for e in expected[0]]
+        assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(got, expected[0]))

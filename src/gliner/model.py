@@ -233,14 +233,22 @@ class GLiNER(nn.Module):
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------------------ inference
-    def predict_entities(self, text: str, labels: list[str], threshold: float = 0.5, flat_ner: bool = True,
+    # Argument order as the reference's (text, labels, flat_ner, threshold, multi_label), so code
+    # written for it, positional arguments included, runs here.
+    def predict_entities(self, text: str, labels: list[str], flat_ner: bool = True, threshold: float = 0.5,
                          multi_label: bool = False) -> list[dict]:
         """Entities in `text` as [{"start", "end", "text", "label", "score"}], character offsets."""
-        return self.batch_predict_entities([text], labels, threshold, flat_ner, multi_label, batch_size=1)[0]
+        return self.batch_predict_entities([text], labels, flat_ner, threshold, multi_label, batch_size=1)[0]
+
+    def inference(self, texts: str | list[str], labels: list[str], flat_ner: bool = True, threshold: float = 0.5,
+                  multi_label: bool = False, batch_size: int = 8) -> list[list[dict]]:
+        """The reference's newer name for batch prediction; a single text may be given as a str."""
+        texts = [texts] if isinstance(texts, str) else texts
+        return self.batch_predict_entities(texts, labels, flat_ner, threshold, multi_label, batch_size)
 
     @torch.inference_mode()
-    def batch_predict_entities(self, texts: list[str], labels: list[str], threshold: float = 0.5,
-                               flat_ner: bool = True, multi_label: bool = False, batch_size: int = 8) -> list[list[dict]]:
+    def batch_predict_entities(self, texts: list[str], labels: list[str], flat_ner: bool = True,
+                               threshold: float = 0.5, multi_label: bool = False, batch_size: int = 8) -> list[list[dict]]:
         """Predict for many texts. Long texts are windowed, long label lists split into groups."""
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
             raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
@@ -258,8 +266,9 @@ class GLiNER(nn.Module):
         docs = [split_words(text, self.config.words_splitter_type) for text in texts]
         rows = []  # (doc, window, group index): one encoder input each
         for group_index, group in enumerate(groups):
+            budget = self._text_token_budget(group)
             for doc_index, words in enumerate(docs):
-                for window in self._windows([w for w, _, _ in words], group):
+                for window in self._windows([w for w, _, _ in words], budget):
                     if window.end > window.start:
                         rows.append((doc_index, window, group_index))
         rows.sort(key=lambda row: row[1].end - row[1].start)  # similar lengths share a batch: less padding
@@ -293,21 +302,24 @@ class GLiNER(nn.Module):
             ])
         return results
 
-    def _windows(self, words: list[str], labels: list[str]):
-        """Plan encoder windows for one text; a short text gets a single window and no extra work."""
+    def _text_token_budget(self, labels: list[str]) -> int:
+        """Sub-tokens left for the text once the prompt for `labels` and the special tokens are in."""
         tokenizer = self.tokenizer
         prompt = tokenizer(prompt_words(labels, self.config.ent_token, self.config.sep_token),
                            is_split_into_words=True, add_special_tokens=False)["input_ids"]
         limit = min(tokenizer.model_max_length, _max_positions(self.config)) - tokenizer.num_special_tokens_to_add()
-        budget = limit - len(prompt)
-        if budget <= self.config.max_width:
+        if limit - len(prompt) <= self.config.max_width:
             raise ValueError(f"the prompt for {len(labels)} labels takes {len(prompt)} of {limit} tokens; "
                              "lower max_types so label groups leave room for text")
+        return limit - len(prompt)
+
+    def _windows(self, words: list[str], budget: int):
+        """Plan encoder windows for one text; a short text gets a single window and no extra work."""
         # an upper bound on sub-tokens per word (a sub-token covers at least one UTF-8 byte) avoids
         # tokenising words twice when the text surely fits
         if len(words) <= self.config.max_len and sum(len(w.encode()) + 1 for w in words) <= budget:
             return plan_windows([1] * len(words), len(words) or 1, len(words) or 1, self.config.max_width)
-        counts = [len(ids) for ids in tokenizer(words, add_special_tokens=False)["input_ids"]]
+        counts = [len(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
         return plan_windows(counts, self.config.max_len, budget, self.config.max_width)
 
 
