@@ -346,6 +346,8 @@ def _raw_tree(root: Path) -> Path:
 
 def test_verify_raw_refuses_a_tree_that_differs_from_the_pins(tmp_path, monkeypatch):
     raw = _raw_tree(tmp_path / "data")
+    files = {p.relative_to(raw).as_posix(): offline._sha256(p.read_bytes()) for p in offline._files(raw)}
+    (raw / "SOURCES.json").write_text(json.dumps({"files": files}))  # as build_offline_raw writes it
     pinned = offline.tree_digest(raw)
     monkeypatch.setattr(offline, "pins", lambda: {"raw_tree_sha256": pinned})
     assert offline.verify_raw(raw) == pinned  # no data.dvc beside it: the pin alone
@@ -357,7 +359,7 @@ def test_verify_raw_refuses_a_tree_that_differs_from_the_pins(tmp_path, monkeypa
         offline.verify_raw(raw)
     dvc_file.unlink()
     (raw / "wnut16" / "ner.txt").write_text("tampered\tO\n")
-    with pytest.raises(ValueError, match="differs from the pinned raw corpora"):
+    with pytest.raises(ValueError, match=re.escape("differs from the pinned raw corpora (first difference: wnut16/ner.txt)")):
         offline.verify_raw(raw)
     with pytest.raises(ValueError, match="differs from the pinned raw corpora"):
         offline.build_offline_raw(raw)  # never a silent rebuild over a tree that does not verify

