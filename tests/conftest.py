@@ -73,3 +73,17 @@ def echo_model(minilm_path):
     model = make_tiny_model(minilm_path)
     model.model = EchoSpanModel(model.config.class_token_index)
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(minilm_path, tmp_path_factory):
+    """A directory holding a randomly initialised 2-layer, 32-wide BERT and the MiniLM tokenizer,
+    loadable like any backbone (`GLiNER.from_backbone`, train's `backbone` param)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny_backbone")
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=512)).save_pretrained(directory)
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(directory)
+    return str(directory)

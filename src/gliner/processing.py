@@ -145,3 +145,26 @@ def plan_windows(word_token_counts: list[int], max_words: int, max_tokens: int, 
         own_end = n if i == len(spans) - 1 else (spans[i + 1][0] + e) // 2
         windows.append(Window(s, e, own_start, own_end))
     return windows
+
+
+# ---------------------------------------------------------------------------------- training batches
+def collate(tokenizer, words: list[list[str]], labels: list[list[str]], ner: list[list], max_width: int,
+            ent_token: str, sep_token: str) -> dict:
+    """A training batch: `encode`'s inputs plus `targets` (B, L, K, C) and `span_mask` (B, L, K).
+
+    Row b's targets use the order of labels[b]; rows with fewer labels are padded with zero
+    columns (the model's type mask hides them). span_mask is True where span (start, start+k)
+    lies inside row b's text, i.e. where a score is a real span rather than padding.
+    """
+    batch = encode(tokenizer, words, labels, ent_token, sep_token)
+    lengths = batch["text_lengths"]
+    L, C = int(lengths.max()), max(1, max(len(row) for row in labels))
+    targets = torch.zeros(len(words), L, max_width, C)
+    for b, (row_ner, row_labels) in enumerate(zip(ner, labels)):
+        n = len(words[b])
+        if n and row_labels:
+            targets[b, :n, :, : len(row_labels)] = span_targets(row_ner, n, row_labels, max_width)
+    ends = torch.arange(L)[:, None] + torch.arange(max_width)[None, :]  # (L, K): last word of each span
+    batch["targets"] = targets
+    batch["span_mask"] = ends[None] < lengths[:, None, None]
+    return batch

@@ -1,0 +1,204 @@
+"""Zero-shot evaluation (paper section 4): exact-match entity P/R/F1, a threshold sweep, an error table.
+
+Each evaluation set is a span-JSONL file whose lines carry their natural-language label list in
+`labels`; the model is prompted with exactly that list (no label maps in code). A prediction
+counts only with the same start word, end word and type as a gold entity.
+
+    python -m gliner.evaluate --model checkpoints/model --data tmp/prepared/wnut16_gold.jsonl \
+        --out reports/metrics/zero_shot.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import atomic_write_text
+from .decoding import candidates, greedy_decode
+from .processing import check_labels, encode
+
+Entity = tuple[int, int, str]  # (start_word, end_word_inclusive, type)
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+# ---------------------------------------------------------------------------------- prediction
+@torch.inference_mode()
+def predict_candidates(model, examples: list[dict], min_threshold: float = 0.1, batch_size: int = 16,
+                       progress: bool = True) -> list[list[tuple[int, int, str, float]]]:
+    """Every (start, end, type, score) scoring above min_threshold, per example, before decoding.
+
+    Decoding is left to `decode`, so a threshold sweep costs one forward pass. Each example is
+    prompted with its own `labels` (split into groups of config.max_types, as at inference);
+    texts too long for the encoder are windowed as in `GLiNER.batch_predict_entities`.
+    """
+    model.eval()
+    cfg = model.config
+    rows, budgets = [], {}  # (example index, window, label group); text tokens left per label group
+    for i, ex in enumerate(examples):
+        labels = check_labels(ex["labels"])
+        for g in range(0, len(labels), cfg.max_types):
+            group = tuple(labels[g : g + cfg.max_types])
+            if group not in budgets:
+                budgets[group] = model._text_token_budget(list(group))
+            rows += [(i, win, group) for win in model._windows(ex["tokenized_text"], budgets[group]) if win.end > win.start]
+    rows.sort(key=lambda row: row[1].end - row[1].start)  # similar lengths share a batch: less padding
+    found: list[list] = [[] for _ in examples]
+    for b in tqdm(range(0, len(rows), batch_size), desc="evaluate", disable=not progress, leave=False):
+        batch = rows[b : b + batch_size]
+        words = [examples[i]["tokenized_text"][win.start : win.end] for i, win, _ in batch]
+        inputs = encode(model.tokenizer, words, [list(group) for _, _, group in batch], cfg.ent_token, cfg.sep_token)
+        logits, _ = model(**{k: v.to(model.device) for k, v in inputs.items()})
+        scores = logits.float().sigmoid().cpu()
+        for row, (i, win, group) in enumerate(batch):
+            for s, e, c, p in candidates(scores[row, :, :, : len(group)], win.end - win.start, min_threshold).tolist():
+                if win.own_start <= s + win.start < win.own_end:
+                    found[i].append((int(s) + win.start, int(e) + win.start, group[int(c)], p))
+    return found
+
+
+def decode(found: list[list], threshold: float, flat_ner: bool = True) -> list[set[Entity]]:
+    """Greedy decoding (the model's own) of the candidates above `threshold`, per example."""
+    out = []
+    for cands in found:
+        kept = [c for c in cands if c[3] > threshold]
+        names = sorted({c[2] for c in kept})
+        index = {name: k for k, name in enumerate(names)}
+        rows = torch.tensor([[s, e, index[t], p] for s, e, t, p in kept], dtype=torch.float64).reshape(-1, 4)
+        out.append({(s, e, names[c]) for s, e, c, _ in greedy_decode(rows, flat_ner)})
+    return out
+
+
+# ---------------------------------------------------------------------------------- scoring
+def prf(tp: int, fp: int, fn: int) -> dict:
+    """Precision, recall, F1 from counts; 0 where undefined (no predictions / no gold)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp, "fp": fp, "fn": fn}
+
+
+def score(gold: list[set[Entity]], pred: list[set[Entity]]) -> dict:
+    """Exact-match micro P/R/F1, macro (mean over types seen in gold or predictions) and per type."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for g, p in zip(gold, pred, strict=True):
+        for *_, t in g & p:
+            counts[t]["tp"] += 1
+        for *_, t in p - g:
+            counts[t]["fp"] += 1
+        for *_, t in g - p:
+            counts[t]["fn"] += 1
+    per_type = {t: prf(c["tp"], c["fp"], c["fn"]) for t, c in sorted(counts.items())}
+    total = sum(counts.values(), Counter())
+    macro = {k: sum(m[k] for m in per_type.values()) / len(per_type) if per_type else 0.0
+             for k in ("precision", "recall", "f1")}
+    return {"micro": prf(total["tp"], total["fp"], total["fn"]), "macro": macro, "per_type": per_type}
+
+
+def error_table(gold: list[set[Entity]], pred: list[set[Entity]], examples: list[dict] | None = None) -> list[dict]:
+    """Every error, each gold and predicted entity accounted for once:
+
+    wrong_type        same span, other type;
+    wrong_boundary    overlapping span, same type;
+    wrong_both        overlapping span, other type;
+    false_positive    a prediction overlapping no unmatched gold entity;
+    false_negative    a gold entity no remaining prediction overlaps.
+    Pairs are formed in that order of preference, so a prediction pairs with an exact-span gold
+    entity before an overlapping one.
+    """
+    rows = []
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        words = examples[i]["tokenized_text"] if examples else None
+        text = (lambda e: " ".join(words[e[0] : e[1] + 1])) if words else (lambda e: None)  # noqa: E731
+        missed, extra = sorted(g - p), sorted(p - g)
+        for kind, match in (("wrong_type", lambda a, b: a[:2] == b[:2]),
+                            ("wrong_boundary", lambda a, b: a[2] == b[2] and a[0] <= b[1] and b[0] <= a[1]),
+                            ("wrong_both", lambda a, b: a[0] <= b[1] and b[0] <= a[1])):
+            for q in list(extra):
+                pair = next((e for e in missed if match(q, e)), None)
+                if pair is not None:
+                    missed.remove(pair)
+                    extra.remove(q)
+                    rows.append({"example": i, "kind": kind, "gold": list(pair), "pred": list(q),
+                                 "gold_text": text(pair), "pred_text": text(q)})
+        rows += [{"example": i, "kind": "false_positive", "gold": None, "pred": list(q), "gold_text": None,
+                  "pred_text": text(q)} for q in extra]
+        rows += [{"example": i, "kind": "false_negative", "gold": list(e), "pred": None, "gold_text": text(e),
+                  "pred_text": None} for e in missed]
+    return rows
+
+
+# ---------------------------------------------------------------------------------- the protocol
+def load_eval_set(path) -> list[dict]:
+    """Read and validate an evaluation set; every line must carry its `labels`."""
+    from .data import load_jsonl
+
+    examples = load_jsonl(path)
+    for n, ex in enumerate(examples, 1):
+        if not ex.get("labels"):
+            raise ValueError(f"{path}:{n}: labels: an evaluation example must carry its label list")
+    return examples
+
+
+def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0.5, thresholds=SWEEP,
+             flat_ner: bool = True, batch_size: int = 16, progress: bool = True) -> dict:
+    """Zero-shot metrics for each evaluation set and overall.
+
+    `datasets` maps a name to examples, or is a list of span-JSONL paths (named by file stem).
+    Returns {"overall": {micro (pooled counts), macro_f1 (mean of the sets' micro F1, the
+    paper's "Avg")}, "datasets": {name: {micro, macro, per_type, errors, sweep}}, "threshold"};
+    the full error rows are under result["error_rows"][name] (not meant for `dvc metrics`).
+    """
+    if not isinstance(datasets, dict):
+        datasets = {Path(p).stem: load_eval_set(p) for p in datasets}
+    result = {"threshold": threshold, "datasets": {}, "error_rows": {}}
+    total = Counter()
+    for name, examples in datasets.items():
+        gold = [{(s, e, t) for s, e, t in ex["ner"]} for ex in examples]
+        found = predict_candidates(model, examples, min(threshold, *thresholds), batch_size, progress)
+        pred = decode(found, threshold, flat_ner)
+        metrics = score(gold, pred)
+        errors = error_table(gold, pred, examples)
+        metrics["errors"] = dict(sorted(Counter(r["kind"] for r in errors).items()))
+        metrics["sweep"] = {str(t): score(gold, decode(found, t, flat_ner))["micro"] for t in thresholds}
+        metrics["num_examples"] = len(examples)
+        result["datasets"][name] = metrics
+        result["error_rows"][name] = errors
+        total.update({k: metrics["micro"][k] for k in ("tp", "fp", "fn")})
+    f1s = [m["micro"]["f1"] for m in result["datasets"].values()]
+    result["overall"] = {"micro": prf(total["tp"], total["fp"], total["fn"]),
+                         "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0}
+    return result
+
+
+def write_metrics(result: dict, path) -> None:
+    """The metrics as JSON for `dvc metrics` (error rows left out), written atomically."""
+    metrics = {k: v for k, v in result.items() if k != "error_rows"}
+    atomic_write_text(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="checkpoint directory (GLiNER.save_pretrained format)")
+    parser.add_argument("--data", nargs="+", required=True, help="evaluation span-JSONL files with `labels`")
+    parser.add_argument("--out", help="write the metrics JSON here")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--nested", action="store_true", help="allow nested entities when decoding")
+    args = parser.parse_args(argv)
+    from .model import GLiNER
+
+    model = GLiNER.from_pretrained(args.model, map_location="cuda" if torch.cuda.is_available() else "cpu")
+    result = evaluate(model, args.data, args.threshold, flat_ner=not args.nested, batch_size=args.batch_size)
+    for name, m in result["datasets"].items():
+        print(f"{name:30s} P {m['micro']['precision']:.3f}  R {m['micro']['recall']:.3f}  F1 {m['micro']['f1']:.3f}")
+    if args.out:
+        write_metrics(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
