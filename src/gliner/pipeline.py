@@ -1,0 +1,244 @@
+"""What the pipeline's notebooks share: their parameters (params.yaml, with a profile switch) and
+atomic writes of metrics and figures.
+
+params.yaml holds one section per stage (`prepare`, `train`, `eval`, ...) for the default offline
+CPU profile, and `profiles: {gpu: ..., tiny: ...}` with per-stage overrides; the top-level
+`profile` key picks one (`dvc exp run -S profile=gpu`). Every stage reads its section through
+`stage_params`, which fails at once, naming the file and the key, on anything it does not know or
+that is out of range, before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .config import atomic_write_text
+
+PROFILES = ("cpu", "gpu", "tiny")
+
+
+def _positive_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _fraction(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+
+
+def _int_list(v):
+    return isinstance(v, list) and bool(v) and all(_positive_int(x) for x in v)
+
+
+def _fraction_list(v):
+    return isinstance(v, list) and bool(v) and all(_fraction(x) for x in v)
+
+
+def _optional_int(v):
+    return v is None or _positive_int(v)
+
+
+def _mapping(v):
+    return isinstance(v, dict)
+
+
+def _str_list(v):
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x for x in v)
+
+
+# stage -> key -> (check, what it must be); `prepare` and `train` are checked by their own modules
+# (offline.check_params, train.check_params), which know every key.
+SCHEMAS = {
+    "eval": {"sets": (_str_list, "a non-empty list of prepared evaluation set names"),
+             "max_examples": (_optional_int, "a positive integer or null (all)"),
+             "threshold": (lambda v: _fraction(v) and 0 < v < 1, "a number in (0, 1)"),
+             "batch_size": (_positive_int, "a positive integer")},
+    "k_sweep": {"values": (_int_list, "a non-empty list of positive integers (K, in words)"),
+                "train": (_mapping, "a mapping of train parameters"),
+                "eval_max_examples": (_optional_int, "a positive integer or null"),
+                "speed_texts": (_positive_int, "a positive integer")},
+    "negative_sampling": {"values": (_fraction_list, "a non-empty list of ratios in [0, 1]"),
+                          "train": (_mapping, "a mapping of train parameters"),
+                          "eval_max_examples": (_optional_int, "a positive integer or null")},
+    "data_scaling": {"values": (_int_list, "a non-empty list of positive integers (training sentences)"),
+                     "train": (_mapping, "a mapping of train parameters"),
+                     "eval_max_examples": (_optional_int, "a positive integer or null")},
+    "multilingual": {"backbones": (_mapping, "a mapping of name -> backbone path or hub id"),
+                     "train": (_mapping, "a mapping of train parameters"),
+                     "max_examples_per_language": (_optional_int, "a positive integer or null")},
+    "report": {"readme": (lambda v: isinstance(v, str), "a path")},
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_params(path="params.yaml") -> tuple[dict, str]:
+    """The whole params file with the chosen profile's overrides applied, and the profile's name."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
+    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    profile = params.get("profile", "cpu")
+    if profile not in PROFILES:
+        raise ValueError(f"{path}: profile: must be one of {', '.join(PROFILES)}, got {profile!r}")
+    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train"})
+    if unknown:
+        raise ValueError(f"{path}: {unknown[0]}: unknown section (known: profile, profiles, prepare, train, "
+                         f"{', '.join(SCHEMAS)})")
+    overrides = (params.get("profiles") or {}).get(profile) or {}
+    merged = {k: v for k, v in params.items() if k != "profiles"}
+    for stage, values in overrides.items():
+        if stage not in merged:
+            raise ValueError(f"{path}: profiles.{profile}.{stage}: no such section")
+        merged[stage] = _merge(merged[stage], values)
+    return merged, profile
+
+
+def stage_params(stage: str, path="params.yaml") -> dict:
+    """One stage's parameters, profile applied, every key checked (message: 'file: stage.key: ...')."""
+    params, profile = read_params(path)
+    if stage not in params:
+        raise ValueError(f"{path}: {stage}: section missing")
+    values = dict(params[stage])
+    where = f"{path}: {stage}"
+    if stage == "prepare":
+        from .offline import check_params
+
+        check_params({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir")}, where)
+    elif stage == "train":
+        from .train import DEFAULTS
+
+        unknown = sorted(set(values) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(DEFAULTS)})")
+    else:
+        schema = SCHEMAS[stage]
+        for key in sorted(set(values) - set(schema)):
+            raise ValueError(f"{where}.{key}: unknown parameter (known: {', '.join(schema)})")
+        for key, (check, what) in schema.items():
+            if key not in values:
+                raise ValueError(f"{where}.{key}: missing")
+            if not check(values[key]):
+                raise ValueError(f"{where}.{key}: must be {what}, got {values[key]!r}")
+    values["profile"] = profile
+    return values
+
+
+def ablation_train_params(stage: str, path="params.yaml", **changes) -> dict:
+    """The main `train` parameters with the ablation's own `train` overrides and `changes` on top."""
+    train = stage_params("train", path)
+    train.pop("profile")
+    overrides = stage_params(stage, path)["train"]
+    return _merge(_merge(train, overrides), changes)
+
+
+def write_json(path, obj) -> Path:
+    """Metrics for `dvc metrics`: sorted keys, written atomically."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def save_figure(fig, path) -> Path:
+    """Save a matplotlib figure as PNG atomically, without a date stamp (stable bytes across runs)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def eval_sets(names, prepared_dir="prepared", max_examples=None) -> dict:
+    """Prepared evaluation sets by name, each cut to its first `max_examples` lines."""
+    from .evaluate import load_eval_set
+
+    return {name: load_eval_set(Path(prepared_dir) / f"{name}.jsonl")[:max_examples] for name in names}
+
+
+def run_ablation(stage: str, run_name: str, params_file="params.yaml", **changes) -> dict:
+    """Train one ablation model (the main recipe, the stage's overrides, then `changes`), evaluate
+    it zero-shot on the stage's sets and time its inference; return the metrics a stage writes.
+    """
+    import tempfile
+    import time
+
+    import torch
+
+    from .evaluate import evaluate
+    from .model import GLiNER
+    from .train import train
+
+    stage_values = stage_params(stage, params_file)
+    with tempfile.TemporaryDirectory(prefix=f"{stage}-{run_name}-") as output_dir:  # ablation models are not kept
+        params = ablation_train_params(stage, params_file, output_dir=output_dir, **changes)
+        started = time.perf_counter()
+        summary = train(params)
+        train_seconds = time.perf_counter() - started
+        device = "cuda" if torch.cuda.is_available() and params["device"] != "cpu" else "cpu"
+        model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device)
+    eval_params = stage_params("eval", params_file)
+    sets = eval_sets(eval_params["sets"], Path(params["train_file"]).parent, stage_values["eval_max_examples"])
+    result = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"], progress=False)
+    gold_widths = [e - s + 1 for examples in sets.values() for ex in examples for s, e, _ in ex["ner"]]
+    metrics = {
+        "run": run_name, "changes": changes, "train_steps": summary["step"], "final_loss": summary["final_loss"],
+        "train_seconds": train_seconds, "overall": result["overall"],
+        "gold_entities_within_max_width": sum(w <= params["max_width"] for w in gold_widths) / max(len(gold_widths), 1),
+        "datasets": {name: {"micro": m["micro"], "num_examples": m["num_examples"]}
+                     for name, m in result["datasets"].items()},
+    }
+    if "speed_texts" in stage_values:  # texts/s of batch_predict_entities on the first set's sentences
+        first = next(iter(sets.values()))
+        texts = [" ".join(ex["tokenized_text"]) for ex in first][: stage_values["speed_texts"]]
+        labels = list(first[0]["labels"])
+        model.batch_predict_entities(texts[:8], labels)  # warm-up
+        started = time.perf_counter()
+        model.batch_predict_entities(texts, labels, batch_size=8)
+        metrics["inference_texts_per_s"] = len(texts) / (time.perf_counter() - started)
+    return metrics
+
+
+def run_notebook(name: str, parameters: dict | None = None) -> Path:
+    """Execute notebooks/<name>.ipynb with papermill into reports/notebooks/ (a run per parameter set:
+    `05_k_sweep` with K=4 lands in `05_k_sweep_K4.ipynb`), from the repository root."""
+    import papermill
+
+    source = Path("notebooks") / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such notebook (run from the repository root)")
+    parameters = parameters or {}
+    suffix = "".join(f"_{key}{value}" for key, value in parameters.items())
+    target = Path("reports/notebooks") / f"{name}{suffix}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=".", kernel_name="python3")
+    return target
+
+
+def main(argv=None) -> None:
+    """`python -m gliner.pipeline 05_k_sweep -p K 4`: what each dvc.yaml stage runs."""
+    import argparse
+
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m gliner.pipeline", description=main.__doc__)
+    parser.add_argument("notebook", help="a notebook of notebooks/, without .ipynb")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a papermill parameter (the value read as YAML)")
+    args = parser.parse_args(argv)
+    print(run_notebook(args.notebook, {name: yaml.safe_load(value) for name, value in args.p}))
+
+
+if __name__ == "__main__":
+    main()
