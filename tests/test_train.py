@@ -1,0 +1,226 @@
+"""Training: type sampling, loss masking, schedule, bad params, overfitting a handful of sentences,
+determinism, resuming a SIGKILLed run, damaged checkpoints and DDP with two gloo processes."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gliner.train import check_params, load_checkpoint, sample_types, span_loss, train, warmup_cosine
+
+SENTENCES = [
+    {"tokenized_text": "John Smith lives in Paris .".split(), "ner": [[0, 1, "person"], [4, 4, "city"]]},
+    {"tokenized_text": "Apple hired Mary in Berlin last year .".split(),
+     "ner": [[0, 0, "company"], [2, 2, "person"], [4, 4, "city"]]},
+    {"tokenized_text": "The cat sat on the mat .".split(), "ner": []},
+    {"tokenized_text": "Google opened an office in London .".split(), "ner": [[0, 0, "company"], [5, 5, "city"]]},
+]
+LABELS = ["person", "city", "company"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in SENTENCES))
+    return path
+
+
+def tiny_params(corpus, backbone, out, **changes):
+    # embed_ent_token=False: a *random* 2-layer encoder does not learn in a few hundred steps to
+    # carry each label word into the <<ENT>> before it (a pretrained one attends to neighbours),
+    # so the tiny model reads the label's own token instead.
+    params = dict(train_file=str(corpus), output_dir=str(out), backbone=backbone, hidden_size=32, dropout=0.0,
+                  num_rnn_layers=0, max_steps=30, batch_size=4, lr_encoder=3e-3, lr_others=3e-3, warmup_ratio=0.05,
+                  type_dropping=False, log_every=5, save_every=10, progress=False,
+                  model_config={"embed_ent_token": False})
+    params.update(changes)
+    return params
+
+
+def weights(directory):
+    from safetensors.torch import load_file
+
+    return load_file(Path(directory) / "model.safetensors")
+
+
+# ---------------------------------------------------------------------------------- pieces
+def test_negative_types_come_from_the_batch_and_average_the_ratio():
+    batch = [{"ner": [[0, 0, f"t{i}"], [1, 1, f"u{i}"]]} for i in range(10)]  # 20 types, 2 per example
+    for ratio in (0.0, 0.5, 0.75, 1.0):
+        rng, counts = random.Random(0), []
+        for _ in range(400):
+            for ex, types in zip(batch, sample_types(batch, ratio, False, True, 25, rng)):
+                own = {t for *_, t in ex["ner"]}
+                assert own <= set(types) and len(set(types)) == len(types)
+                negatives = set(types) - own
+                assert negatives <= {f"{p}{i}" for p in "tu" for i in range(10)} - own
+                counts.append(len(negatives) / len(own))
+        mean = sum(counts) / len(counts)
+        assert mean == pytest.approx(ratio, abs=0.05), ratio
+        assert ratio == 0 or min(counts) == 0  # as the reference: about half the examples get none
+
+
+def test_type_dropping_shuffling_and_empty_sentences():
+    batch = [{"ner": [[0, 0, "a"], [1, 1, "b"], [2, 2, "c"]]}, {"ner": []}, {"ner": [[0, 0, "d"]], "negatives": ["x"]}]
+    rng = random.Random(1)
+    kept = [len(sample_types(batch, 0.0, True, True, 25, rng)[0]) for _ in range(300)]
+    assert set(kept) == {1, 2, 3}  # a random 1..n of the types
+    assert all(sample_types(batch, 0.0, False, False, 25, rng)[0] == ["a", "b", "c"] for _ in range(20))
+    drawn = [sample_types(batch, 1.0, False, False, 25, rng) for _ in range(200)]
+    assert {len(d[1]) for d in drawn} == {0, 2}  # no entities: m * round(2 * ratio * 1) negatives
+    assert all(d[2] == ["d", "x"] for d in drawn)  # an example's own `negatives` replace the draw
+    assert all(len(t) <= 2 for t in sample_types(batch, 1.0, False, True, 2, rng))  # max_types
+
+
+def test_span_loss_ignores_padding():
+    logits = torch.randn(2, 5, 3, 4)
+    targets = (torch.rand(2, 5, 3, 4) > 0.8).float()
+    span_mask = torch.rand(2, 5, 3) > 0.3
+    type_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    loss = span_loss(logits, type_mask, targets, span_mask)
+    noisy = logits.clone()
+    noisy[~span_mask] = 1e4
+    noisy[~type_mask[:, None, None, :].expand_as(noisy)] = -1e4
+    noisy_targets = targets.clone()
+    noisy_targets[~span_mask] = 1.0
+    assert span_loss(noisy, type_mask, noisy_targets, span_mask) == pytest.approx(loss.item(), rel=1e-6)
+    valid = span_mask[..., None] & type_mask[:, None, None, :]
+    assert span_loss(logits, type_mask, targets, span_mask, "mean") == pytest.approx(loss.item() / valid.sum().item())
+
+
+def test_warmup_then_cosine():
+    f = warmup_cosine(10, 110)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0, abs=1e-12)
+    assert all(f(s) >= f(s + 1) for s in range(10, 110))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"learning_rate": 1e-3}, "unknown parameter 'learning_rate'"),
+    ({"max_width": 0}, "max_width"),
+    ({"neg_ratio": 1.5}, "neg_ratio"),
+    ({"neg_ratio": -0.1}, "neg_ratio"),
+    ({"train_file": "/nonexistent/train.jsonl"}, "train_file"),
+    ({"loss_reduction": "avg"}, "loss_reduction"),
+    ({"model_config": {"span_mode": "x", "nonsense": 1}}, "model_config"),
+])
+def test_bad_params_name_the_key(corpus, change, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        check_params({"train_file": str(corpus), **change}, "params.yaml:train")
+
+
+def test_cli_reports_bad_params(corpus, tmp_path):
+    config = tmp_path / "params.yaml"
+    config.write_text(f"train:\n  train_file: {corpus}\n  max_width: -3\n")
+    result = subprocess.run([sys.executable, "-m", "gliner.train", "--config", f"{config}:train"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "params.yaml:train: max_width" in result.stderr
+
+
+# ---------------------------------------------------------------------------------- training runs
+@pytest.mark.slow
+def test_overfits_a_handful_of_sentences(corpus, tiny_backbone, tmp_path):
+    from gliner import GLiNER
+    from gliner.evaluate import evaluate
+
+    summary = train(tiny_params(corpus, tiny_backbone, tmp_path / "run", max_steps=200, save_every=0, log_every=50))
+    assert summary["history"][-1]["loss"] < 0.05 * summary["history"][0]["loss"]
+    model = GLiNER.from_pretrained(tmp_path / "run" / "model")
+    result = evaluate(model, {"train": [{**s, "labels": LABELS} for s in SENTENCES]}, thresholds=(0.5,), progress=False)
+    assert result["datasets"]["train"]["micro"]["f1"] == 1.0, result["error_rows"]
+
+
+@pytest.mark.slow
+def test_same_seed_same_run_and_dvclive(corpus, tiny_backbone, tmp_path):
+    a = train(tiny_params(corpus, tiny_backbone, tmp_path / "a", max_steps=12, dvclive_dir=str(tmp_path / "live")))
+    b = train(tiny_params(corpus, tiny_backbone, tmp_path / "b", max_steps=12))
+    c = train(tiny_params(corpus, tiny_backbone, tmp_path / "c", max_steps=12, seed=1))
+    assert a["history"] == b["history"] and a["history"] != c["history"]
+    wa, wb = weights(tmp_path / "a" / "model"), weights(tmp_path / "b" / "model")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert curve[0].split("\t") == ["step", "loss"] and len(curve) == 1 + 12 // 5 + 1  # steps 5, 10, 12
+
+
+def run_cli(params, *extra):
+    args = [sys.executable, "-m", "gliner.train"]
+    for key, value in params.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        else:
+            args += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(args + list(extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reaches_the_same_result(corpus, tiny_backbone, tmp_path):
+    params = tiny_params(corpus, tiny_backbone, tmp_path / "whole", max_steps=60, save_every=10)
+    whole = run_cli(params)
+    killed_params = {**params, "output_dir": str(tmp_path / "killed")}
+    killed = run_cli(killed_params)
+    state = tmp_path / "killed" / "checkpoint" / "training_state.pt"
+    deadline = time.time() + 120
+    while not state.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert whole.wait() == 0, whole.stderr.read()
+    assert not (tmp_path / "killed" / "model").exists(), "the run finished before it could be killed"
+    step = torch.load(state, weights_only=False)["step"]
+    assert 10 <= step < 60
+    resumed = run_cli(killed_params, "--resume")
+    assert resumed.wait() == 0, resumed.stderr.read()
+    a = torch.load(tmp_path / "whole" / "checkpoint" / "training_state.pt", weights_only=False)
+    b = torch.load(state, weights_only=False)
+    assert b["step"] == 60 and a["history"] == b["history"]
+    wa, wb = weights(tmp_path / "whole" / "model"), weights(tmp_path / "killed" / "model")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.slow
+def test_damaged_checkpoint_or_changed_params_refuse_to_resume(corpus, tiny_backbone, tmp_path):
+    params = tiny_params(corpus, tiny_backbone, tmp_path / "run", max_steps=10)
+    train(params)
+    checkpoint = tmp_path / "run" / "checkpoint"
+    with pytest.raises(ValueError, match="changed parameters: neg_ratio"):
+        train({**params, "neg_ratio": 0.25}, resume=True)
+    weights_file = checkpoint / "model" / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="model.safetensors: missing or does not match"):
+        train(params, resume=True)
+    state_file = checkpoint / "training_state.pt"
+    state_file.write_bytes(state_file.read_bytes()[:200])
+    with pytest.raises(ValueError, match="training_state.pt: unreadable or truncated"):
+        load_checkpoint(checkpoint, "cpu")
+
+
+@pytest.mark.slow
+def test_ddp_with_two_gloo_processes(corpus, tiny_backbone, tmp_path):
+    from gliner import GLiNER
+
+    params = tiny_params(corpus, tiny_backbone, tmp_path / "ddp", max_steps=40, batch_size=2, save_every=0, log_every=10)
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+            "-m", "gliner.train"]
+    for key, value in params.items():
+        flag = "--" + key.replace("_", "-")
+        args += ([flag if value else "--no-" + flag[2:]] if isinstance(value, bool)
+                 else [flag, json.dumps(value) if isinstance(value, dict) else str(value)])
+    result = subprocess.run(args, capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = eval(result.stdout.strip().splitlines()[-1])  # rank 0 prints its summary dict
+    assert summary["world_size"] == 2 and summary["examples_seen"] == 40 * 2 * 2
+    state = torch.load(tmp_path / "ddp" / "checkpoint" / "training_state.pt", weights_only=False)
+    losses = [h["loss"] for h in state["history"]]
+    assert losses[-1] < 0.2 * losses[0]  # it learned
+    model = GLiNER.from_pretrained(tmp_path / "ddp" / "model")
+    assert model.config.hidden_size == 32
