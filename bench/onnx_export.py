@@ -1,0 +1,114 @@
+"""ONNX export of the full model (encoder, BiLSTM, span and type heads) and onnxruntime inference.
+
+`SpanModel.forward` sizes its outputs from tensor *values* (the longest text, the most types) and
+builds the span scores one width at a time with Python slices; a tracer freezes those numbers
+into the graph. `ExportForward` computes the same logits from the same modules and weights with
+every size taken from a tensor *shape*: it gets each word's first sub-token position
+(`word_index`, B x L) and each type's <<ENT>> position (`type_index`, B x C) as inputs, runs the
+BiLSTM on packed sequences (exported as an ONNX LSTM with sequence lengths), and gathers span
+ends with clamped indices instead of slicing. Decoding stays in Python (`gliner.decoding`), as
+the reference's ONNX runtime does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gliner.decoding import candidates, greedy_decode
+from gliner.processing import encode, split_words
+
+INPUTS = ["input_ids", "attention_mask", "word_index", "text_lengths", "type_index", "type_mask"]
+
+
+class ExportForward(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.span_model = model.model  # SpanModel: its modules and weights, unchanged
+
+    def forward(self, input_ids, attention_mask, word_index, text_lengths, type_index, type_mask):
+        m = self.span_model
+        tokens = m.token_rep_layer(input_ids, attention_mask)  # (B, T, D)
+        D = tokens.size(-1)
+        words = torch.gather(tokens, 1, word_index.unsqueeze(-1).expand(-1, -1, D))
+        L = word_index.size(1)
+        words = words * (torch.arange(L, device=words.device)[None, :] < text_lengths[:, None]).unsqueeze(-1)
+        types = torch.gather(tokens, 1, type_index.unsqueeze(-1).expand(-1, -1, D)) * type_mask.unsqueeze(-1)
+        if hasattr(m, "rnn"):
+            words = m.rnn(words, text_lengths)
+        head = m.span_rep_layer.span_rep_layer
+        first, last = head.out_project[0], head.out_project[3]
+        w_start, w_end = first.weight.chunk(2, dim=1)
+        from_start = head.project_start(words).relu() @ w_start.T + first.bias  # (B, L, 4D)
+        from_end = head.project_end(words).relu() @ w_end.T
+        projected = m.prompt_rep_layer(types)
+        types_in = (projected @ last.weight).transpose(1, 2)  # (B, 4D, C)
+        ends = torch.clamp(torch.arange(L)[:, None] + torch.arange(head.max_width)[None, :], max=L - 1)  # (L, K)
+        hidden = (from_start.unsqueeze(2) + from_end[:, ends]).relu()  # (B, L, K, 4D)
+        return hidden @ types_in.unsqueeze(1) + (projected @ last.bias)[:, None, None, :]
+
+
+def export_inputs(model, words: list[list[str]], labels: list[str]) -> dict:
+    """The ExportForward inputs for a batch of pre-split texts, as numpy-ready tensors."""
+    cfg = model.config
+    batch = encode(model.tokenizer, words, [labels] * len(words), cfg.ent_token, cfg.sep_token)
+    B, L = len(words), max(1, int(batch["text_lengths"].max()))
+    word_index = torch.zeros(B, L, dtype=torch.long)
+    rows, cols = torch.nonzero(batch["words_mask"], as_tuple=True)
+    word_index[rows, batch["words_mask"][rows, cols] - 1] = cols
+    is_ent = (batch["input_ids"] == cfg.class_token_index) & batch["attention_mask"].bool()
+    C = int(is_ent.sum(1).max())
+    type_index = torch.zeros(B, C, dtype=torch.long)
+    type_mask = torch.zeros(B, C)
+    for b in range(B):
+        positions = torch.nonzero(is_ent[b]).flatten() + (0 if cfg.embed_ent_token else 1)
+        type_index[b, : len(positions)] = positions
+        type_mask[b, : len(positions)] = 1.0
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "word_index": word_index,
+            "text_lengths": batch["text_lengths"], "type_index": type_index, "type_mask": type_mask}
+
+
+def export(model, path: Path) -> Path:
+    """Write the ONNX graph with dynamic batch, token, word and type axes (opset 17)."""
+    sample = export_inputs(model, [["Angela", "Merkel", "visited", "Paris", "."], ["Apple", "hired", "Tim"]],
+                           ["person", "location", "organization"])
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            "word_index": {0: "batch", 1: "words"}, "text_lengths": {0: "batch"},
+            "type_index": {0: "batch", 1: "types"}, "type_mask": {0: "batch", 1: "types"},
+            "logits": {0: "batch", 1: "words", 3: "types"}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(ExportForward(model.eval()), tuple(sample[k] for k in INPUTS), str(path), input_names=INPUTS,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    return path
+
+
+class OnnxGLiNER:
+    """batch_predict_entities on onnxruntime, for texts that fit one encoder window (no windowing)."""
+
+    def __init__(self, model, path: Path, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.model = model
+
+    def logits(self, words: list[list[str]], labels: list[str]) -> torch.Tensor:
+        inputs = export_inputs(self.model, words, labels)
+        return torch.from_numpy(self.session.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
+
+    def batch_predict_entities(self, texts, labels, flat_ner=True, threshold=0.5, multi_label=False, batch_size=8):
+        results = []
+        for i in range(0, len(texts), batch_size):
+            docs = [split_words(t, self.model.config.words_splitter_type) for t in texts[i : i + batch_size]]
+            if sum(len(d) > self.model.config.max_len for d in docs):
+                raise ValueError("OnnxGLiNER handles texts of at most max_len words (no windowing)")
+            scores = self.logits([[w for w, _, _ in d] for d in docs], labels).float().sigmoid()
+            for row, (text, words) in enumerate(zip(texts[i : i + batch_size], docs)):
+                spans = greedy_decode(candidates(scores[row], len(words), threshold), flat_ner, multi_label)
+                results.append([{"start": words[s][1], "end": words[e][2], "text": text[words[s][1] : words[e][2]],
+                                 "label": labels[c], "score": p} for s, e, c, p in spans])
+        return results

@@ -1,0 +1,50 @@
+"""Our handle on the reference: the .venv-ref venv and its persistent worker (bench/ref_worker.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER = REPO / "bench" / "ref_worker.py"
+
+
+def ensure_reference_venv() -> Path:
+    """Build .venv-ref if it is missing or not as pinned (scripts/ensure_reference_venv.sh)."""
+    out = subprocess.run(["bash", str(REPO / "scripts" / "ensure_reference_venv.sh")], cwd=REPO, check=True,
+                         stdout=subprocess.PIPE, text=True)
+    return REPO / out.stdout.strip().splitlines()[-1]
+
+
+class ReferenceWorker:
+    """`call(cmd, **kwargs)` runs ReferenceWorker methods in .venv-ref and returns their JSON reply."""
+
+    def __init__(self, python: Path, threads: int, log=None):
+        self.proc = subprocess.Popen([str(python), str(WORKER), "serve", str(threads)], cwd=REPO, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=log if log is not None else sys.stderr)
+
+    def call(self, cmd: str, **kwargs) -> dict:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **kwargs}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the reference worker died (exit code {self.proc.wait()}); see its log")
+        reply = json.loads(line)
+        if not reply.pop("ok"):
+            raise RuntimeError(f"reference worker, {cmd}: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

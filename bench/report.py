@@ -1,0 +1,144 @@
+"""Render reports/benchmark.json: a Markdown table (the README's) and the figure.
+
+    .venv/bin/python -m bench.report reports/benchmark.json        # prints the Markdown
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _f(x, digits=2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(r: dict) -> str:
+    """The benchmark as Markdown tables; every number comes from the JSON."""
+    m = r["machine"]
+    lines = [f"Benchmark against the reference `gliner` {r['reference'].get('version', '?')} "
+             f"({r['setting']} setting, {r['backbone']} backbone, {m['device']}, {m['threads']} threads, "
+             f"load average {m['load_average_at_start']:.1f} at start; ratios are from runs taken in turns).", ""]
+
+    lines += ["| inputs | batch | ours texts/s | reference texts/s | bare encoder texts/s | ours / encoder | ours / reference |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
+        for bs, v in r[key].items():
+            lines.append(f"| {name} | {bs} | {_f(v['ours_texts_per_s'])} | {_f(v['reference_texts_per_s'])} | "
+                         f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | {_f(v['ours_vs_reference'])} |")
+
+    d = r["long_document_entities"]
+    lines += ["", f"Long document ({d['words']} words, {d['gold']} gold '{d['gold_label']}' mentions):", "",
+              "| | gold reachable | gold found (right label) | gold span found (any label) | last entity at word |",
+              "|---|---:|---:|---:|---:|"]
+    for name in ("ours", "reference"):
+        v = d[name]
+        lines.append(f"| {name} | {v['gold_reachable']} / {d['gold']} | {v['gold_found']} | {v['gold_found_any_label']} | "
+                     f"{v['last_entity_word']} |")
+
+    lines += ["", "| parity | texts | spans and labels equal | max entity score diff | max span score diff (all spans) |",
+              "|---|---:|---|---:|---:|"]
+    for name, v in r["parity"].items():
+        lines.append(f"| {name.replace('_', ' ')} | {v['texts']} | {v['spans_equal']} | {v['max_entity_score_diff']:.1e} | "
+                     f"{v['max_span_score_diff']:.1e} |")
+
+    t = r["training"]
+    lines += ["", f"Training: {r['settings']['steps']} steps of {r['settings']['batch_size']} examples, same data "
+              f"({r['data']['train_examples']} training / {r['data']['eval_examples']} evaluation examples), "
+              "same initial checkpoint; each run in a process of its own, one after another.", "",
+              "| | steps/s (wall) | CPU s / step | peak RSS (MB) | F1 | precision | recall |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in ("ours", "reference", "ours_no_lstm"):
+        v = t[name]
+        lines.append(f"| {name.replace('_', ' ')} | {_f(v['steps_per_s'])} | {_f(v['cpu_s_per_step'])} | "
+                     f"{v['peak_rss_mb']:.0f} | {_f(v['f1']['f1'], 3)} | {_f(v['f1']['precision'], 3)} | "
+                     f"{_f(v['f1']['recall'], 3)} |")
+    lines += ["", f"Ours / reference: {_f(t['ours_vs_reference_steps_per_s'])}× steps/s (wall), "
+              f"{_f(t['ours_vs_reference_cpu_s_per_step'])}× (CPU time per step); F1 difference "
+              f"{t['f1_diff_points']:+.1f} points."]
+
+    e = r["extras"]
+    sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
+    lines += ["", "| variant | " + " | ".join(f"texts/s @{bs} | × fp32 @{bs}" for bs in sizes)
+              + " | same entities as fp32 | F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|"]
+    for name, v in e.items():
+        if "texts_per_s" not in v:
+            why = v.get("error") or v.get("skipped")
+            lines.append(f"| {name} | " + " | ".join("–" for _ in range(2 * len(sizes))) + f" | {why} | – |")
+            continue
+        cells = " | ".join(f"{_f(v['texts_per_s'][bs])} | {_f(v['speedup_vs_fp32'][bs])}" for bs in sizes)
+        same = "(another model)" if v.get("same_entities_as_fp32") is None else v["same_entities_as_fp32"]
+        lines.append(f"| {name} | {cells} | {same} | {_f(v.get('f1'), 3)} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(r: dict, path: Path) -> Path:
+    """Four panels: texts/s on sentences and on long documents, training, the users' asks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    colors = {"ours": "tab:blue", "reference": "tab:orange", "encoder": "tab:gray"}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    for ax, key, title in ((axes[0, 0], "speed_sentences", f"Sentences (~27 words, {r['speed_inputs']['labels']} labels)"),
+                           (axes[0, 1], "speed_long_documents",
+                            f"Long documents ({r['speed_inputs']['long_document_words']} words)")):
+        sizes = list(r[key])
+        x = np.arange(len(sizes))
+        for i, name in enumerate(("ours", "reference", "encoder")):
+            values = [r[key][bs][f"{name}_texts_per_s"] for bs in sizes]
+            bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label="bare encoder (limit)" if name == "encoder" else name,
+                          color=colors[name])
+            ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.set_xticks(x, sizes)
+        ax.set_xlabel("batch size (texts)")
+        ax.set_ylabel("throughput (texts/s)")
+        ax.set_title(title)
+        ax.legend()
+
+    t = r["training"]
+    names = ["ours", "reference", "ours_no_lstm"]
+    ax = axes[1, 0]
+    x = np.arange(len(names))
+    bars = ax.bar(x - 0.2, [t[n]["steps_per_s"] for n in names], 0.4, color="tab:green", label="training steps/s (wall)")
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_ylabel("training speed (steps/s)")
+    ax2 = ax.twinx()
+    bars = ax2.bar(x + 0.2, [t[n]["f1"]["f1"] for n in names], 0.4, color="tab:purple", label="F1 after the budget")
+    ax2.bar_label(bars, fmt="%.3f", fontsize=8)
+    ax2.set_ylabel("exact-match micro F1")
+    ax2.set_ylim(0, 1)
+    ax.set_xticks(x, ["ours", "reference", "ours, no BiLSTM"])
+    ax.set_title(f"Training: {r['settings']['steps']} steps × {r['settings']['batch_size']} examples, same data")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0], loc="upper right")
+
+    ax = axes[1, 1]
+    e = {k: v for k, v in r["extras"].items() if "speedup_vs_fp32" in v}
+    sizes = sorted({bs for v in e.values() for bs in v["speedup_vs_fp32"]}, key=int)
+    x = np.arange(len(e))
+    width = 0.8 / len(sizes)
+    for i, bs in enumerate(sizes):
+        bars = ax.bar(x + (i - (len(sizes) - 1) / 2) * width, [v["speedup_vs_fp32"].get(bs, np.nan) for v in e.values()],
+                      width, label=f"batch {bs}")
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_xticks(x, [k.replace("_", " ") for k in e], rotation=10)
+    ax.set_ylabel("speed relative to ours, eager fp32 (×)")
+    ax.set_title("Users' asks: throughput vs eager fp32 on sentences")
+    ax.legend()
+
+    m = r["machine"]
+    fig.suptitle(f"GLiNER re-implementation vs reference gliner {r['reference'].get('version', '?')} — {r['backbone']}, "
+                 f"{m['device']}, {m['threads']} threads, {r['setting']} setting (load avg {m['load_average_at_start']:.1f})")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    print(markdown(json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/benchmark.json").read_text())))

