@@ -106,7 +106,7 @@ def test_evaluate_end_to_end_with_echo_model(echo_model, tmp_path):
     out = tmp_path / "metrics" / "zero_shot.json"
     write_metrics(result, out)
     written = json.loads(out.read_text())
-    assert "error_rows" not in written and written["datasets"]["toy_eval"]["micro"]["tp"] == 2
+    assert "error_rows" not in written and "timing" not in written and written["datasets"]["toy_eval"]["micro"]["tp"] == 2
 
 
 def test_each_set_gets_its_own_labels_and_long_texts_are_windowed(echo_model):
@@ -127,3 +127,21 @@ def test_eval_set_must_carry_labels(tmp_path):
     path.write_text(json.dumps({"tokenized_text": ["a"], "ner": []}) + "\n")
     with pytest.raises(ValueError, match="bad.jsonl:1: labels"):
         load_eval_set(path)
+
+
+def test_fast_flat_decoding_equals_greedy_decode():
+    import torch
+
+    from gliner.decoding import greedy_decode
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        n = 40
+        starts = torch.randint(0, 12, (n,), generator=gen)
+        widths = torch.randint(0, 4, (n,), generator=gen)
+        labels = torch.randint(0, 3, (n,), generator=gen)
+        scores = torch.rand(n, generator=gen).round(decimals=1)  # ties too
+        cands = torch.stack([starts, starts + widths, labels, scores], 1).double()
+        found = [[(int(s), int(e), "abc"[int(c)], float(p)) for s, e, c, p in cands.tolist()]]
+        expected = {(s, e, "abc"[c]) for s, e, c, p in greedy_decode(cands[cands[:, 3] > 0.3], flat_ner=True)}
+        assert decode(found, 0.3) == [expected]

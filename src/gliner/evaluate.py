@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -62,10 +63,22 @@ def predict_candidates(model, examples: list[dict], min_threshold: float = 0.1, 
 
 
 def decode(found: list[list], threshold: float, flat_ner: bool = True) -> list[set[Entity]]:
-    """Greedy decoding (the model's own) of the candidates above `threshold`, per example."""
+    """Greedy decoding (the model's own) of the candidates above `threshold`, per example.
+
+    Flat decoding keeps a span iff none of its words is taken yet, highest score first; that is
+    `greedy_decode(flat_ner=True)` in O(width) per candidate, which matters for untrained models
+    whose candidates number in the thousands per sentence."""
     out = []
     for cands in found:
         kept = [c for c in cands if c[3] > threshold]
+        if flat_ner:
+            taken, spans = set(), set()
+            for s, e, t, _ in sorted(kept, key=lambda c: -c[3]):  # stable, as greedy_decode's argsort
+                if taken.isdisjoint(range(s, e + 1)):
+                    taken.update(range(s, e + 1))
+                    spans.add((s, e, t))
+            out.append(spans)
+            continue
         names = sorted({c[2] for c in kept})
         index = {name: k for k, name in enumerate(names)}
         rows = torch.tensor([[s, e, index[t], p] for s, e, t, p in kept], dtype=torch.float64).reshape(-1, 4)
@@ -150,15 +163,19 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
     `datasets` maps a name to examples, or is a list of span-JSONL paths (named by file stem).
     Returns {"overall": {micro (pooled counts), macro_f1 (mean of the sets' micro F1, the
     paper's "Avg")}, "datasets": {name: {micro, macro, per_type, errors, sweep}}, "threshold"};
-    the full error rows are under result["error_rows"][name] (not meant for `dvc metrics`).
+    the full error rows are under result["error_rows"][name] and the model's time per set under
+    result["timing"][name] (neither is written by `write_metrics`: rows are long, times vary).
     """
     if not isinstance(datasets, dict):
         datasets = {Path(p).stem: load_eval_set(p) for p in datasets}
-    result = {"threshold": threshold, "datasets": {}, "error_rows": {}}
+    result = {"threshold": threshold, "datasets": {}, "error_rows": {}, "timing": {}}
     total = Counter()
     for name, examples in datasets.items():
         gold = [{(s, e, t) for s, e, t in ex["ner"]} for ex in examples]
+        start = time.perf_counter()
         found = predict_candidates(model, examples, min(threshold, *thresholds), batch_size, progress)
+        result["timing"][name] = {"seconds": time.perf_counter() - start,
+                                  "sentences_per_s": len(examples) / max(time.perf_counter() - start, 1e-9)}
         pred = decode(found, threshold, flat_ner)
         metrics = score(gold, pred)
         errors = error_table(gold, pred, examples)
@@ -175,8 +192,8 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
 
 
 def write_metrics(result: dict, path) -> None:
-    """The metrics as JSON for `dvc metrics` (error rows left out), written atomically."""
-    metrics = {k: v for k, v in result.items() if k != "error_rows"}
+    """The metrics as JSON for `dvc metrics` (error rows and timings left out), written atomically."""
+    metrics = {k: v for k, v in result.items() if k not in ("error_rows", "timing")}
     atomic_write_text(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
