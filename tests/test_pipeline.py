@@ -1,0 +1,105 @@
+"""The DVC pipeline: parameters fail fast with the key and the file, and a tiny profile runs end to end."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gliner.pipeline import stage_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    return path
+
+
+def edit(path, change):
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params))
+
+
+def test_repository_params_are_valid_in_every_profile(params_file):
+    for profile in ("cpu", "gpu", "tiny"):
+        edit(params_file, lambda p: p.update(profile=profile))
+        for stage in ("prepare", "train", "eval", "multilingual", "k_sweep", "negative_sampling", "data_scaling", "report"):
+            assert stage_params(stage, params_file)["profile"] == profile
+    assert stage_params("train", params_file)["max_steps"] == 4  # the tiny override reached the stage
+
+
+@pytest.mark.parametrize("stage, change, message", [
+    ("k_sweep", lambda p: p["k_sweep"].update(values=[4, 0]), r"params.yaml: k_sweep.values: must be a non-empty list of positive"),
+    ("negative_sampling", lambda p: p["negative_sampling"].update(values=[0.5, 1.5]), r"negative_sampling.values: must be .* in \[0, 1\]"),
+    ("eval", lambda p: p["eval"].update(thresold=0.4), r"params.yaml: eval.thresold: unknown parameter"),
+    ("eval", lambda p: p["eval"].pop("threshold"), r"eval.threshold: missing"),
+    ("train", lambda p: p["train"].update(learning_rate=1e-3), r"params.yaml: train.learning_rate: unknown parameter"),
+    ("prepare", lambda p: p["prepare"].update(heldout_percent=80), r"params.yaml: prepare.heldout_percent: must be an integer"),
+    ("eval", lambda p: p.update(profile="laptop"), r"params.yaml: profile: must be one of cpu, gpu, tiny"),
+    ("eval", lambda p: p.update(evaluation={}), r"params.yaml: evaluation: unknown section"),
+    ("eval", lambda p: p["profiles"]["tiny"].update(evaluate={}) or p.update(profile="tiny"), r"profiles.tiny.evaluate: no such section"),
+])
+def test_bad_params_fail_naming_the_file_and_key(params_file, stage, change, message):
+    edit(params_file, change)
+    with pytest.raises(ValueError, match=message):
+        stage_params(stage, params_file)
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml: params file not found"):
+        stage_params("eval", tmp_path / "nowhere.yaml")
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_runs_end_to_end(tmp_path):
+    """`dvc repro` of every English stage on the tiny profile (one value per sweep), then the report.
+
+    The multilingual stages are left out here (they convert a 490 MB backbone and fetch Debian
+    packages); tests/test_convert_e5.py and tests/test_multilingual.py cover their code.
+    """
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "src", ".dvc/config", "data.dvc", ".dvcignore"):
+        source, target = REPO / name, work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    edit(work / "params.yaml", lambda p: (p.update(profile="tiny"), p["k_sweep"].update(values=[3]),
+                                          p["negative_sampling"].update(values=[0.5]), p["data_scaling"].update(values=[60])))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    run = lambda *cmd: subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True, text=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-q", "--allow-empty", "-m", "init")
+    if (REPO / "data").is_dir():  # the pinned raw corpora, verified against data.dvc by the prepare stage
+        shutil.copytree(REPO / "data", work / "data")
+    else:
+        run(sys.executable, "-m", "gliner.offline", "build-raw", "data")
+    stages = ["zero_shot_eval", "k_sweep@3", "negative_sampling@0.5", "data_scaling@60"]
+    try:
+        run("dvc", "repro", *stages)
+        run(sys.executable, "-m", "gliner.pipeline", "08_report")
+    except subprocess.CalledProcessError as err:
+        pytest.fail(f"{err.cmd} failed:\n{err.stdout[-3000:]}\n{err.stderr[-3000:]}")
+
+    metrics = work / "reports" / "metrics"
+    zero_shot = json.loads((metrics / "zero_shot.json").read_text())
+    assert set(zero_shot["trained"]["datasets"]) == {"wnut16_gold", "unseen_types_silver", "heldout_silver"}
+    assert all(m["num_examples"] == 10 for m in zero_shot["trained"]["datasets"].values())
+    k3 = json.loads((metrics / "k_sweep" / "K3.json").read_text())
+    assert k3["changes"] == {"max_width": 3} and k3["train_steps"] == 1 and k3["inference_texts_per_s"] > 0
+    assert json.loads((metrics / "train.json").read_text())["steps"] == 4
+    for figure in ("data_stats", "train_curves", "zero_shot_per_type", "zero_shot_threshold", "k_sweep",
+                   "negative_sampling", "data_scaling"):
+        assert (work / "reports" / "figures" / f"{figure}.png").stat().st_size > 10_000
+    readme = (work / "README.md").read_text()
+    assert "Profile `tiny`" in readme and "| 3 |" in readme and "_Generated by" not in readme
+    assert (work / "reports" / "results.md").read_text() in readme
+    status = run("dvc", "status", *stages).stdout
+    assert "changed" not in status, status  # every stage's outputs are recorded and up to date
