@@ -187,9 +187,11 @@ def make_optimizer(model, p: dict) -> torch.optim.Optimizer:
         part = "encoder" if name.startswith("model.token_rep_layer.") else "others"
         decay = param.ndim >= 2 and "LayerNorm" not in name
         groups.setdefault((part, decay), []).append(param)
+    # fused: one kernel over all tensors; on CPU ~40x faster than the default per-tensor loop,
+    # which otherwise costs as much as the forward pass (the word embeddings are 11M numbers)
     return torch.optim.AdamW(
         [{"params": params, "lr": p[f"lr_{part}"], "weight_decay": p["weight_decay"] if decay else 0.0, "name": part}
-         for (part, decay), params in sorted(groups.items())])
+         for (part, decay), params in sorted(groups.items())], fused=True)
 
 
 def warmup_cosine(warmup: int, total: int):
@@ -259,7 +261,7 @@ def new_model(params: dict):
         num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"])
 
 
-def train(params: dict, resume: bool = False) -> dict:
+def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     """Train a GLiNER from params (see DEFAULTS); returns a summary (final loss, steps, speed).
 
     The final model is written to output_dir/model; output_dir/checkpoint holds the resumable
@@ -269,7 +271,7 @@ def train(params: dict, resume: bool = False) -> dict:
     """
     from .data import load_jsonl
 
-    p = check_params(params)
+    p = check_params(params, source)  # `source` (e.g. "params.yaml:train") names where a bad key came from
     if p["num_threads"]:
         torch.set_num_threads(p["num_threads"])
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
@@ -373,6 +375,7 @@ def train(params: dict, resume: bool = False) -> dict:
     if world > 1:
         torch.distributed.barrier()
     return {"step": step, "final_loss": history[-1]["loss"] if history else None, "history": history,
+            "model_dir": str(out / "model"),
             "examples_seen": step * per_step, "world_size": world}
 
 
@@ -414,7 +417,7 @@ def main(argv=None) -> dict:
         check_params(params, source)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
-    summary = train(params, resume=resume)
+    summary = train(params, resume=resume, source=source)
     if int(os.environ.get("RANK", 0)) == 0:
         print({k: v for k, v in summary.items() if k != "history"})
     return summary
