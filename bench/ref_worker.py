@@ -89,6 +89,36 @@ class Worker:
             times.append(time.perf_counter() - t0)
         return {"seconds": times}
 
+    def train_setup(self, ckpt, examples, batch_size, lr=5e-5) -> dict:
+        """A fresh model from `ckpt` for `train_steps`: the reference's own collator (the one its
+        Trainer uses) and loss (its forward with labels), plain AdamW."""
+        from gliner import GLiNER
+
+        torch = self.torch
+        torch.manual_seed(0)
+        self.train_model = GLiNER.from_pretrained(ckpt, local_files_only=True, map_location="cpu")
+        self.train_model.train()
+        self.collator = self.train_model._create_data_collator()
+        self.optimizer = torch.optim.AdamW([p for p in self.train_model.parameters() if p.requires_grad], lr=lr)
+        data = [{"tokenized_text": ex["tokenized_text"], "ner": ex["ner"]} for ex in examples]
+        self.batches = [data[i : i + batch_size] for i in range(0, len(data) - batch_size + 1, batch_size)]
+        self.position = 0
+        return {"batches": len(self.batches)}
+
+    def train_steps(self, steps) -> dict:
+        """Seconds for `steps` training steps (collate, forward, loss, backward, clip, AdamW)."""
+        torch, model = self.torch, self.train_model
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            batch = self.collator(self.batches[self.position % len(self.batches)])
+            self.position += 1
+            loss = model(reduction="sum", negatives=1.0, **batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return {"seconds": time.perf_counter() - t0, "loss": float(loss)}
+
     def rss(self) -> dict:
         return {"peak_rss_mb": peak_rss_mb()}
 

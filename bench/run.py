@@ -49,13 +49,19 @@ from bench.timing import take_turns, timed  # noqa: E402
 
 SETTINGS = {
     # the default: well under 15 minutes on an idle 2-core machine
-    "default": dict(sentences=64, batch_sizes=[1, 8, 32], repeats=3, long_docs=4, long_repeats=2,
-                    train_examples=2000, eval_examples=300, max_words=64, steps=100, batch_size=8,
-                    hidden_size=512, extras_batch_sizes=[1, 8], compile=True, parity_texts=16),
+    "default": dict(
+        sentences=64, batch_sizes=[1, 8, 32], repeats=3,  # inference on sentences: texts, batch sizes, turns
+        long_docs=4, long_doc_words=2000, long_batch_sizes=[1, 8, 32], long_repeats=2,  # long documents
+        train_examples=2000, eval_examples=300, max_words=64,  # data (sentences of at most max_words words)
+        steps=100, batch_size=8, turn_steps=5,  # training budget; steps per turn when timing in turns
+        hidden_size=512, extras_batch_sizes=[1, 8], compile=True, parity_texts=16),
     # `make test`: every part runs, on a tiny random BERT (its numbers mean nothing)
-    "tiny": dict(sentences=8, batch_sizes=[1, 8], repeats=1, long_docs=1, long_repeats=1,
-                 train_examples=32, eval_examples=8, max_words=64, steps=2, batch_size=4,
-                 hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True),
+    "tiny": dict(
+        sentences=8, batch_sizes=[1, 8], repeats=1,
+        long_docs=1, long_doc_words=800, long_batch_sizes=[8], long_repeats=1,
+        train_examples=32, eval_examples=8, max_words=64,
+        steps=2, batch_size=4, turn_steps=1,
+        hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True),
 }
 TRAIN = dict(lr_encoder=5e-5, lr_others=5e-4, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0, seed=0)
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -141,6 +147,58 @@ def run_training(jobs: dict, work: Path, parallel: bool, logfile) -> dict:
         r["cpu_s_per_step"] = r["loop_cpu_s"] / r["steps"]
         results[name] = r
     return results
+
+
+class OursTrainSteps:
+    """Our training step as gliner.train runs it (type sampling, collate, forward, masked BCE,
+    backward, clipping), with plain AdamW as on the reference side, for timing in turns."""
+
+    def __init__(self, ckpt: Path, examples: list[dict], batch_size: int, max_len: int, lr: float = 5e-5):
+        from gliner import GLiNER
+
+        torch.manual_seed(0)
+        self.model = GLiNER.from_pretrained(ckpt).train()
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=lr)
+        self.batches = [examples[i : i + batch_size] for i in range(0, len(examples) - batch_size + 1, batch_size)]
+        self.max_len, self.position = max_len, 0
+
+    def __call__(self, steps: int) -> float:
+        import random
+
+        from gliner.train import make_batch, sample_types, span_loss
+
+        model = self.model
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            examples = self.batches[self.position % len(self.batches)]
+            rng = random.Random(self.position)
+            self.position += 1
+            types = sample_types(examples, 0.5, True, True, model.config.max_types, rng)
+            batch = make_batch(examples, types, model, self.max_len)
+            targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+            logits, type_mask = model(**batch)
+            span_loss(logits, type_mask, targets, span_mask, "sum").backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+
+def training_steps_in_turns(ref: ReferenceWorker, init: Path, train_file: Path, s: dict) -> dict:
+    """Training steps/s of ours and the reference from the same checkpoint on the same batches,
+    `turn_steps` steps each in turns, best of `repeats` turns (after one warm-up turn)."""
+    examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
+    ours = OursTrainSteps(init, examples, s["batch_size"], s["max_words"])
+    ref.call("train_setup", ckpt=str(init), examples=examples, batch_size=s["batch_size"])
+    n = s["turn_steps"]
+    best = take_turns({"ours": lambda: ours(n), "reference": lambda: ref.call("train_steps", steps=n)["seconds"]},
+                      s["repeats"])
+    del ours
+    out = {f"{k}_steps_per_s": n / v for k, v in best.items()}
+    out["ours_vs_reference"] = out["ours_steps_per_s"] / out["reference_steps_per_s"]
+    out["steps_per_turn"], out["turns"] = n, s["repeats"]
+    log("  training in turns: " + ", ".join(f"{k} {v:.2f}" for k, v in out.items() if k.endswith("_s")))
+    return out
 
 
 # ---------------------------------------------------------------------------------- parity + F1
@@ -258,11 +316,11 @@ def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int],
     return out
 
 
-def long_document_entities(model, ref: ReferenceWorker) -> dict:
+def long_document_entities(model, ref: ReferenceWorker, words: int) -> dict:
     """Gold 'Paris' mentions of the long document each implementation reaches and finds."""
     from gliner.processing import split_words
 
-    text, gold = long_document()
+    text, gold = long_document(words)
     words = split_words(text, model.config.words_splitter_type)
     word_of = {start: i for i, (_, start, _) in enumerate(words)}
     gold_words = [word_of[s] for s, _ in gold]
@@ -426,13 +484,15 @@ def main(argv=None) -> dict:
         result["training"]["f1_diff_points"] = 100 * (result["training"]["ours"]["f1"]["f1"]
                                                       - result["training"]["reference"]["f1"]["f1"])
 
+        log("training steps in turns")
+        result["training"]["in_turns"] = training_steps_in_turns(ref, work / "init", data["train_file"], s)
         ref.call("load", ckpt=str(jobs["ours"][2]))  # speed: the same checkpoint in both
         log("speed, sentences")
         result["speed_sentences"] = speed(ours, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"])
         log("speed, long documents")
-        docs = [long_document()[0]] * s["long_docs"]
-        result["speed_long_documents"] = speed(ours, ref, docs, s["batch_sizes"], s["long_repeats"])
-        result["long_document_entities"] = long_document_entities(ours, ref)
+        docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]
+        result["speed_long_documents"] = speed(ours, ref, docs, s["long_batch_sizes"], s["long_repeats"])
+        result["long_document_entities"] = long_document_entities(ours, ref, s["long_doc_words"])
         result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS),
                                   "long_documents": s["long_docs"], "long_document_words": result["long_document_entities"]["words"]}
     log("extras")
@@ -443,6 +503,7 @@ def main(argv=None) -> dict:
     write_json_atomic(result, args.out)
     from bench.report import figure, markdown
 
+    result = json.loads(args.out.read_text())  # render what was written
     figure(result, args.figure)
     print(markdown(result))
     log(f"wrote {args.out} and {args.figure} in {result['wall_s']:.0f} s")
