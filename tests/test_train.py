@@ -79,6 +79,17 @@ def test_type_dropping_shuffling_and_empty_sentences():
     assert all(len(t) <= 2 for t in sample_types(batch, 1.0, False, True, 2, rng))  # max_types
 
 
+def test_min_types_fills_prompts_from_the_vocabulary():
+    batch = [{"ner": [[0, 0, "a"]]}, {"ner": []}]
+    vocabulary = ["a", "b", "c", "d", "e", "f"]
+    rng = random.Random(2)
+    for _ in range(100):
+        first, second = sample_types(batch, 0.0, True, True, 25, rng, min_types=4, vocabulary=vocabulary)
+        assert len(set(first)) == 4 and set(first) <= set(vocabulary)
+        assert len(second) == 4 and len(set(second)) == 4
+    assert sample_types(batch, 0.0, False, False, 25, rng, min_types=0, vocabulary=vocabulary) == [["a"], []]
+
+
 def test_span_loss_ignores_padding():
     logits = torch.randn(2, 5, 3, 4)
     targets = (torch.rand(2, 5, 3, 4) > 0.8).float()

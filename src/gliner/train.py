@@ -49,6 +49,7 @@ DEFAULTS = dict(
     max_types=25,
     model_config={},  # other GLiNERConfig fields for a new model, e.g. words_splitter_type: cjk
     neg_ratio=0.5,  # mean negative types per positive type (0.5 = the reference's default)
+    min_types=0,  # fill prompts up to this many types with negatives from the corpus (0: off, as the reference)
     type_dropping=True,
     shuffle_types=True,
     max_steps=600,
@@ -86,7 +87,7 @@ def check_params(params: dict, source: str = "params") -> dict:
     for key in ("max_len", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
             raise ValueError(f"{source}: {key}: must be a positive integer, got {p[key]!r}")
-    for key in ("save_every", "num_rnn_layers", "seed", "num_threads"):
+    for key in ("save_every", "num_rnn_layers", "seed", "num_threads", "min_types"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
             raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
     if p["max_train_examples"] is not None and (not isinstance(p["max_train_examples"], int) or p["max_train_examples"] <= 0):
@@ -115,7 +116,7 @@ def check_params(params: dict, source: str = "params") -> dict:
 
 # ---------------------------------------------------------------------------------- batches
 def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuffle: bool, max_types: int,
-                 rng: random.Random) -> list[list[str]]:
+                 rng: random.Random, min_types: int = 0, vocabulary: list[str] = ()) -> list[list[str]]:
     """Each example's prompt types: its positives plus negatives from the other examples.
 
     As the reference: the batch's distinct types are shuffled once; an example draws m in {0, 1}
@@ -123,6 +124,9 @@ def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuff
     its number of entities (at least 1, so sentences without entities get negatives too). The
     mean is neg_ratio negatives per entity; neg_ratio=0.5 is exactly the reference's default
     (max_neg_type_ratio=1). An example's own `negatives` field, when present, replaces the draw.
+    With min_types > 0, prompts shorter than that (after dropping) are filled up with further
+    negatives from `vocabulary` (the corpus' types): where sentences carry one or two entities,
+    the reference's rule alone gives 1-3 type prompts, far shorter than evaluation prompts.
     """
     pool = sorted({t for ex in batch for *_, t in ex["ner"]})
     rng.shuffle(pool)
@@ -139,6 +143,11 @@ def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuff
             rng.shuffle(types)
         if type_dropping and types:
             types = types[: rng.randint(1, len(types))]
+        if len(types) < min_types:
+            spare = [t for t in vocabulary if t not in positives and t not in types]
+            types += rng.sample(spare, min(len(spare), min_types - len(types)))
+            if shuffle:
+                rng.shuffle(types)
         out.append(types[:max_types])
     return out
 
@@ -316,6 +325,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
 
         live = Live(p["dvclive_dir"], resume=state is not None, save_dvc_exp=False, dvcyaml=None)
     order = ExampleOrder(len(examples), p["seed"])
+    vocabulary = sorted({t for ex in examples for *_, t in ex["ner"]})
     per_step = p["batch_size"] * world * p["grad_accum"]
     bar = tqdm(total=p["max_steps"], initial=step, desc="train", disable=not p["progress"] or rank != 0)
     window_loss, window_examples, window_start = 0.0, 0, time.perf_counter()
@@ -327,7 +337,8 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             torch.manual_seed(rng.randrange(2**63))  # dropout
             first = step * per_step + (micro * world + rank) * p["batch_size"]
             batch_examples = [examples[order[first + i]] for i in range(p["batch_size"])]
-            types = sample_types(batch_examples, p["neg_ratio"], p["type_dropping"], p["shuffle_types"], p["max_types"], rng)
+            types = sample_types(batch_examples, p["neg_ratio"], p["type_dropping"], p["shuffle_types"], p["max_types"],
+                                 rng, p["min_types"], vocabulary)
             batch = {k: v.to(device) for k, v in make_batch(batch_examples, types, model, p["max_len"]).items()}
             targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
             sync = world == 1 or micro == p["grad_accum"] - 1  # DDP averages gradients on the last one
