@@ -47,16 +47,19 @@ def markdown(r: dict) -> str:
     lines += ["", f"Training: {r['settings']['steps']} steps of {r['settings']['batch_size']} examples, same data "
               f"({r['data']['train_examples']} training / {r['data']['eval_examples']} evaluation examples), "
               "same initial checkpoint; each run in a process of its own, one after another.", "",
-              "| | steps/s (wall) | CPU s / step | peak RSS (MB) | F1 | precision | recall |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+              "| | steps/s (wall) | CPU s / step | peak RSS (MB) | F1 @0.5 | precision @0.5 | recall @0.5 | best F1 (threshold) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("ours", "reference", "ours_no_lstm"):
         v = t[name]
-        lines.append(f"| {name.replace('_', ' ')} | {_f(v['steps_per_s'])} | {_f(v['cpu_s_per_step'])} | "
-                     f"{v['peak_rss_mb']:.0f} | {_f(v['f1']['f1'], 3)} | {_f(v['f1']['precision'], 3)} | "
-                     f"{_f(v['f1']['recall'], 3)} |")
+        best = f"{_f(v['f1'].get('best_f1'), 3)} ({v['f1'].get('best_threshold', '–')})"
+        lines.append(f"| {name.replace('_', ' ')}{' (reused run)' if v.get('reused') else ''} | {_f(v['steps_per_s'])} | "
+                     f"{_f(v['cpu_s_per_step'])} | {v['peak_rss_mb']:.0f} | {_f(v['f1']['f1'], 3)} | "
+                     f"{_f(v['f1']['precision'], 3)} | {_f(v['f1']['recall'], 3)} | {best} |")
+    diffs = f"F1 difference {t['f1_diff_points']:+.1f} points at 0.5"
+    if "best_f1_diff_points" in t:
+        diffs += f", {t['best_f1_diff_points']:+.1f} points at each one's best threshold"
     lines += ["", f"Ours / reference over the full runs: {_f(t['ours_vs_reference_steps_per_s'])}× steps/s (wall), "
-              f"{_f(t['ours_vs_reference_cpu_s_per_step'])}× (CPU time per step); F1 difference "
-              f"{t['f1_diff_points']:+.1f} points."]
+              f"{_f(t['ours_vs_reference_cpu_s_per_step'])}× (CPU time per step); {diffs}."]
     if "in_turns" in t:
         v = t["in_turns"]
         lines += [f"Training steps taken in turns ({v['steps_per_turn']} steps a turn, best of {v['turns']}, same batches, "
@@ -66,17 +69,17 @@ def markdown(r: dict) -> str:
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
     lines += ["", "| variant | " + " | ".join(f"texts/s @{bs} | × fp32 @{bs}" for bs in sizes)
-              + " | same entities as fp32 | F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|"]
+              + " | same entities as fp32 | F1 @0.5 | best F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|---:|"]
     order = ["ours_fp32", "torch_compile", "onnx", "int8_dynamic", "no_bilstm"]
     for name in sorted(e, key=lambda k: order.index(k) if k in order else len(order)):
         v = e[name]
         if "texts_per_s" not in v:
             why = v.get("error") or v.get("skipped")
-            lines.append(f"| {name} | " + " | ".join("–" for _ in range(2 * len(sizes))) + f" | {why} | – |")
+            lines.append(f"| {name} | " + " | ".join("–" for _ in range(2 * len(sizes))) + f" | {why} | – | – |")
             continue
         cells = " | ".join(f"{_f(v['texts_per_s'][bs])} | {_f(v['speedup_vs_fp32'][bs])}" for bs in sizes)
         same = "(another model)" if v.get("same_entities_as_fp32") is None else v["same_entities_as_fp32"]
-        lines.append(f"| {name} | {cells} | {same} | {_f(v.get('f1'), 3)} |")
+        lines.append(f"| {name} | {cells} | {same} | {_f(v.get('f1'), 3)} | {_f(v.get('best_f1'), 3)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -111,18 +114,24 @@ def figure(r: dict, path: Path) -> Path:
     names = ["ours", "reference", "ours_no_lstm"]
     ax = axes[1, 0]
     x = np.arange(len(names))
-    bars = ax.bar(x - 0.2, [t[n]["steps_per_s"] for n in names], 0.4, color="tab:green", label="training steps/s (wall)")
+    bars = ax.bar(x - 0.2, [t[n]["steps_per_s"] for n in names], 0.4, color="tab:green", label="steps/s (wall, full run)")
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_ylabel("training speed (steps/s)")
     ax.set_ylim(0, 1.35 * max(t[n]["steps_per_s"] for n in names))
     ax2 = ax.twinx()
-    bars = ax2.bar(x + 0.2, [t[n]["f1"]["f1"] for n in names], 0.4, color="tab:purple", label="F1 after the budget")
-    ax2.bar_label(bars, fmt="%.3f", fontsize=8)
+    bars = ax2.bar(x + 0.1, [t[n]["f1"]["f1"] for n in names], 0.2, color="tab:purple", label="F1 at threshold 0.5")
+    ax2.bar_label(bars, fmt="%.2f", fontsize=8)
+    bars = ax2.bar(x + 0.3, [t[n]["f1"].get("best_f1", np.nan) for n in names], 0.2, color="plum",
+                   label="F1 at its best threshold")
+    ax2.bar_label(bars, fmt="%.2f", fontsize=8)
     ax2.set_ylabel("exact-match micro F1")
     ax2.set_ylim(0, 1.35)
     ax2.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xticks(x, ["ours", "reference", "ours, no BiLSTM"])
-    ax.set_title(f"Training: {r['settings']['steps']} steps × {r['settings']['batch_size']} examples, same data")
+    title = f"Training: {r['settings']['steps']} steps × {r['settings']['batch_size']} examples, same data"
+    if "in_turns" in t:
+        title += f"\nsteps timed in turns: ours / reference = {t['in_turns']['ours_vs_reference']:.2f}×"
+    ax.set_title(title)
     ax.legend(handles=ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0], loc="upper left", ncol=2)
 
     ax = axes[1, 1]
