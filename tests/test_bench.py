@@ -41,6 +41,9 @@ def test_tiny_run_structure(tiny_run):
         assert t["steps"] == r["settings"]["steps"]
         assert t["steps_per_s"] > 0 and t["peak_rss_mb"] > 0
         assert 0.0 <= t["f1"]["f1"] <= 1.0
+        assert t["f1"]["sweep"]["0.5"] == t["f1"]["f1"] and t["f1"]["best_f1"] == max(t["f1"]["sweep"].values())
+    turns = r["training"]["in_turns"]
+    assert turns["ours_steps_per_s"] > 0 and turns["reference_steps_per_s"] > 0
     assert {"int8_dynamic", "onnx", "torch_compile", "ours_fp32", "no_bilstm"} <= set(r["extras"])
     # the figure is a real PNG of a readable size, and the Markdown table is what the run printed
     png = (out / "figures" / "benchmark.png").read_bytes()
