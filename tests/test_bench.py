@@ -59,6 +59,8 @@ def test_tiny_run_structure(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_run_parity_both_directions(tiny_run):
+    from bench.run import PARITY_THRESHOLDS
+
     _, r, _ = tiny_run
     assert set(r["parity"]) == {"ours_checkpoint_in_reference", "reference_checkpoint_in_ours"}
     for direction in r["parity"].values():
@@ -67,7 +69,7 @@ def test_tiny_run_parity_both_directions(tiny_run):
         assert direction["max_entity_score_diff"] < 1e-4
         assert direction["span_scores_compared"] > 1000
         # not vacuous: every decoding mode and threshold decoded entities, and all agreed
-        assert len(direction["runs"]) == 6
+        assert len(direction["runs"]) == 3 * len(PARITY_THRESHOLDS)
         for run in direction["runs"].values():
             assert run["spans_equal"] is True and run["entities"] > 0
 
