@@ -219,7 +219,12 @@ def test_ddp_with_two_gloo_processes(corpus, tiny_backbone, tmp_path):
     from gliner import GLiNER
 
     params = tiny_params(corpus, tiny_backbone, tmp_path / "ddp", max_steps=40, batch_size=2, save_every=0, log_every=10)
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    import socket
+
+    with socket.socket() as sock:  # a free port: several test runs may share this machine
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
             "-m", "gliner.train"]
     for key, value in params.items():
         flag = "--" + key.replace("_", "-")
