@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .config import GLiNERConfig
+from .config import GLiNERConfig, replace_dir
 from .decoding import candidates, greedy_decode
 from .processing import check_labels, encode, plan_windows, prompt_words, split_words
 
@@ -224,11 +224,7 @@ class GLiNER(nn.Module):
             save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
             self.config.to_json_file(tmp / "gliner_config.json")
             self.tokenizer.save_pretrained(tmp)
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            if directory.exists():
-                directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_dir(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

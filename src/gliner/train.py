@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .config import replace_dir
 from .processing import collate
 
 DEFAULTS = dict(
@@ -226,11 +227,7 @@ def save_checkpoint(directory: Path, model, optimizer, scheduler, step: int, par
                  "scheduler": scheduler.state_dict(),
                  "weights_sha256": hashlib.sha256((tmp / "model" / "model.safetensors").read_bytes()).hexdigest()}
         torch.save(state, tmp / "training_state.pt")
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
