@@ -24,7 +24,7 @@ def markdown(r: dict) -> str:
     lines += ["| inputs | batch | ours texts/s | reference texts/s | bare encoder texts/s | ours / encoder | ours / reference |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
-        for bs, v in r[key].items():
+        for bs, v in sorted(r[key].items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {name} | {bs} | {_f(v['ours_texts_per_s'])} | {_f(v['reference_texts_per_s'])} | "
                          f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | {_f(v['ours_vs_reference'])} |")
 
@@ -69,7 +69,7 @@ def markdown(r: dict) -> str:
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
     lines += ["", "| variant | " + " | ".join(f"texts/s @{bs} | × fp32 @{bs}" for bs in sizes)
-              + " | same entities as fp32 | F1 @0.5 | best F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|---:|"]
+              + " | same entities as fp32 (threshold 0.2) | F1 @0.5 | best F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|---:|"]
     order = ["ours_fp32", "torch_compile", "onnx", "int8_dynamic", "no_bilstm"]
     for name in sorted(e, key=lambda k: order.index(k) if k in order else len(order)):
         v = e[name]
@@ -96,7 +96,7 @@ def figure(r: dict, path: Path) -> Path:
     for ax, key, title in ((axes[0, 0], "speed_sentences", f"Sentences (~27 words, {r['speed_inputs']['labels']} labels)"),
                            (axes[0, 1], "speed_long_documents",
                             f"Long documents ({r['speed_inputs']['long_document_words']} words)")):
-        sizes = list(r[key])
+        sizes = sorted(r[key], key=int)
         x = np.arange(len(sizes))
         for i, name in enumerate(("ours", "reference", "encoder")):
             values = [r[key][bs][f"{name}_texts_per_s"] for bs in sizes]
