@@ -11,7 +11,6 @@ that is out of range, before any heavy work starts.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .config import atomic_write_text
@@ -149,15 +148,16 @@ def write_json(path, obj) -> Path:
 
 def save_figure(fig, path) -> Path:
     """Save a matplotlib figure as PNG atomically, without a date stamp (stable bytes across runs)."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    from .data import atomic_write
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, png.getvalue())
 
 
 def eval_sets(names, prepared_dir="prepared", max_examples=None) -> dict:
