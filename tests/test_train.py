@@ -106,6 +106,19 @@ def test_span_loss_ignores_padding():
     assert span_loss(logits, type_mask, targets, span_mask, "mean") == pytest.approx(loss.item() / valid.sum().item())
 
 
+def test_focal_weighting_matches_the_reference_formula():
+    """alpha weighs positives alpha and negatives 1 - alpha; gamma scales by (1 - p_t)^gamma."""
+    logits = torch.tensor([2.0, -1.0]).view(1, 2, 1, 1)
+    targets = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
+    span_mask, type_mask = torch.ones(1, 2, 1, dtype=torch.bool), torch.ones(1, 1, dtype=torch.bool)
+    p = torch.sigmoid(torch.tensor([2.0, -1.0]))
+    pos, neg = -torch.log(p[0]), -torch.log(1 - p[1])
+    assert span_loss(logits, type_mask, targets, span_mask) == pytest.approx((pos + neg).item())
+    assert span_loss(logits, type_mask, targets, span_mask, alpha=0.75) == pytest.approx((0.75 * pos + 0.25 * neg).item())
+    focal = pos * (1 - p[0]) ** 2 + neg * p[1] ** 2
+    assert span_loss(logits, type_mask, targets, span_mask, gamma=2.0) == pytest.approx(focal.item())
+
+
 def test_warmup_then_cosine():
     f = warmup_cosine(10, 110)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
@@ -120,11 +133,24 @@ def test_warmup_then_cosine():
     ({"neg_ratio": -0.1}, "neg_ratio"),
     ({"train_file": "/nonexistent/train.jsonl"}, "train_file"),
     ({"loss_reduction": "avg"}, "loss_reduction"),
+    ({"focal_alpha": 1.5}, "focal_alpha"),
+    ({"focal_gamma": -1.0}, "focal_gamma"),
+    ({"skip_empty": "yes"}, "skip_empty"),
     ({"model_config": {"span_mode": "x", "nonsense": 1}}, "model_config"),
 ])
 def test_bad_params_name_the_key(corpus, change, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         check_params({"train_file": str(corpus), **change}, "params.yaml:train")
+
+
+def test_skip_empty_leaves_out_sentences_without_entities(corpus, tiny_backbone, tmp_path):
+    kept = train(tiny_params(corpus, tiny_backbone, tmp_path / "a", max_steps=1, save_every=0))
+    skipped = train(tiny_params(corpus, tiny_backbone, tmp_path / "b", max_steps=1, save_every=0, skip_empty=True))
+    assert (kept["train_examples"], skipped["train_examples"]) == (4, 3)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps(SENTENCES[2]) + "\n")
+    with pytest.raises(ValueError, match="skip_empty: .*empty.jsonl has no sentence with an entity"):
+        train(tiny_params(empty, tiny_backbone, tmp_path / "c", max_steps=1, skip_empty=True))
 
 
 def test_cli_reports_bad_params(corpus, tmp_path):

@@ -42,6 +42,7 @@ DEFAULTS = dict(
     backbone=None,  # encoder path or hub id; None = the offline MiniLM package
     model_name=None,  # backbone name recorded in the config (default: backbone)
     max_train_examples=None,  # use a seeded random subset of this size (data-scaling stage)
+    skip_empty=False,  # leave out sentences without entities (the reference keeps them; see train())
     max_len=64,  # words per training sentence; longer ones are cut (as the reference does)
     max_width=12,  # K
     hidden_size=384,
@@ -62,6 +63,8 @@ DEFAULTS = dict(
     warmup_ratio=0.1,
     max_grad_norm=1.0,
     loss_reduction="sum",  # "sum" (reference) or "mean" over valid (span, type) cells
+    focal_alpha=-1.0,  # weight of positive cells, negatives get 1 - alpha (< 0: off, the reference's default)
+    focal_gamma=0.0,  # focal modulation (1 - p_t)^gamma (0: plain BCE, the reference's default)
     seed=0,
     save_every=200,  # steps between checkpoints (0: only at the end)
     log_every=10,
@@ -94,7 +97,8 @@ def check_params(params: dict, source: str = "params") -> dict:
     if p["max_train_examples"] is not None and (not isinstance(p["max_train_examples"], int) or p["max_train_examples"] <= 0):
         raise ValueError(f"{source}: max_train_examples: must be a positive integer or null, got {p['max_train_examples']!r}")
     ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
-              "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf"))}
+              "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf")),
+              "focal_gamma": (0.0, 10.0)}
     for key, (low, high) in ranges.items():
         if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not low <= p[key] <= high:
             raise ValueError(f"{source}: {key}: must be a number in [{low}, {high}], got {p[key]!r}")
@@ -106,10 +110,12 @@ def check_params(params: dict, source: str = "params") -> dict:
     if not isinstance(p["model_config"], dict) or set(p["model_config"]) - fields:
         raise ValueError(f"{source}: model_config: must map GLiNERConfig fields ({', '.join(sorted(fields))}) "
                          f"to values, got {p['model_config']!r}")
+    if not isinstance(p["focal_alpha"], (int, float)) or isinstance(p["focal_alpha"], bool) or p["focal_alpha"] > 1:
+        raise ValueError(f"{source}: focal_alpha: must be a number <= 1 (negative: off), got {p['focal_alpha']!r}")
     for key, allowed in (("loss_reduction", ("sum", "mean")), ("device", ("auto", "cpu", "cuda"))):
         if p[key] not in allowed:
             raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
-    for key in ("type_dropping", "shuffle_types", "bf16", "progress"):
+    for key in ("type_dropping", "shuffle_types", "bf16", "progress", "skip_empty"):
         if not isinstance(p[key], bool):
             raise ValueError(f"{source}: {key}: must be true or false, got {p[key]!r}")
     return p
@@ -164,12 +170,25 @@ def make_batch(examples: list[dict], types: list[list[str]], model, max_len: int
 
 
 def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,
-              reduction: str = "sum") -> torch.Tensor:
-    """BCE over (B, L, K, C) scores; padded spans and padded type columns count for nothing."""
+              reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0) -> torch.Tensor:
+    """BCE over (B, L, K, C) scores; padded spans and padded type columns count for nothing.
+
+    alpha >= 0 weighs positive cells by alpha and negative ones by 1 - alpha, gamma > 0 scales each
+    cell by (1 - p_t)^gamma: the reference's focal loss (`focal_loss_with_logits`), off by default.
+    A sentence has hundreds of (span, type) cells per entity; a positive weight is the cheapest way to
+    keep the rare positives from being drowned when the step budget is small.
+    """
     C = logits.size(-1)
     targets = targets[..., :C]  # the model's C is the batch's most types; targets may hold a spare column
     valid = span_mask[..., None] & type_mask[:, None, None, :]
-    losses = F.binary_cross_entropy_with_logits(logits.float(), targets, reduction="none") * valid
+    logits = logits.float()
+    losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    if gamma > 0:
+        p = torch.sigmoid(logits)
+        losses = losses * (1 - (p * targets + (1 - p) * (1 - targets))) ** gamma
+    if alpha >= 0:
+        losses = losses * (alpha * targets + (1 - alpha) * (1 - targets))
+    losses = losses * valid
     return losses.sum() if reduction == "sum" else losses.sum() / valid.sum().clamp(min=1)
 
 
@@ -290,6 +309,11 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     out = Path(p["output_dir"])
 
     examples = load_jsonl(p["train_file"])
+    if p["skip_empty"]:  # silver corpora are half entity-less sentences, Pile-NER has none: on a
+        # small step budget they cost an encoder pass each and teach only "no entity here"
+        examples = [ex for ex in examples if ex["ner"]]
+        if not examples:
+            raise ValueError(f"{source}: skip_empty: {p['train_file']} has no sentence with an entity")
     if p["max_train_examples"] is not None and p["max_train_examples"] < len(examples):
         examples = random.Random(f"{p['seed']}:subset").sample(examples, p["max_train_examples"])
 
@@ -342,7 +366,8 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             with nullcontext() if sync else net.no_sync():
                 with autocast:
                     logits, type_mask = net(**batch)
-                loss = span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"]) / p["grad_accum"]
+                loss = span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"], p["focal_alpha"],
+                                 p["focal_gamma"]) / p["grad_accum"]
                 loss.backward()
             step_loss += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), p["max_grad_norm"])
@@ -384,7 +409,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
         torch.distributed.barrier()
     return {"step": step, "final_loss": history[-1]["loss"] if history else None, "history": history,
             "model_dir": str(out / "model"),
-            "examples_seen": step * per_step, "world_size": world}
+            "examples_seen": step * per_step, "train_examples": len(examples), "world_size": world}
 
 
 # ---------------------------------------------------------------------------------- command line
