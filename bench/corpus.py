@@ -53,13 +53,14 @@ def synthetic(n: int, seed: int) -> list[dict]:
     return out
 
 
-def load(path: str | Path, n: int, max_words: int, seed: int) -> list[dict]:
-    """Up to n examples of at most max_words words from a span-JSONL file (a seeded sample)."""
+def load(path: str | Path, n: int, max_words: int, seed: int, with_entities: bool = False) -> list[dict]:
+    """Up to n examples of at most max_words words (and, if asked, at least one entity) from a
+    span-JSONL file (a seeded sample)."""
     examples = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             ex = json.loads(line)
-            if 0 < len(ex["tokenized_text"]) <= max_words:
+            if 0 < len(ex["tokenized_text"]) <= max_words and (ex["ner"] or not with_entities):
                 examples.append(ex)
     if len(examples) > n:
         examples = random.Random(seed).sample(examples, n)

@@ -166,6 +166,7 @@ def train(job_file: str, out_file: str) -> None:
         per_device_train_batch_size=job["batch_size"], max_grad_norm=job["max_grad_norm"],
         max_steps=job["steps"], save_steps=10**9, save_strategy="no", logging_steps=max(1, job["steps"] // 5),
         use_cpu=True, dataloader_num_workers=0, report_to="none", loss_reduction="sum", negatives=1.0,
+        focal_loss_alpha=job["focal_alpha"], focal_loss_gamma=0.0,
         seed=job["seed"], disable_tqdm=True,
     )
     train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0

@@ -68,10 +68,12 @@ def test_tiny_run_parity_both_directions(tiny_run):
         assert direction["max_span_score_diff"] < 1e-4
         assert direction["max_entity_score_diff"] < 1e-4
         assert direction["span_scores_compared"] > 1000
-        # not vacuous: every decoding mode and threshold decoded entities, and all agreed
+        # not vacuous: every decoding mode decoded entities at two thresholds or more (a tiny model's
+        # scores cluster, so the highest threshold may keep none), and every run agreed
         assert len(direction["runs"]) == 3 * len(PARITY_THRESHOLDS)
-        for run in direction["runs"].values():
-            assert run["spans_equal"] is True and run["entities"] > 0
+        assert all(run["spans_equal"] is True for run in direction["runs"].values())
+        for mode in ("flat", "nested", "multi_label"):
+            assert sum(direction["runs"][f"{mode}@{t}"]["entities"] > 0 for t in PARITY_THRESHOLDS) >= 2
 
 
 @pytest.mark.slow
@@ -117,3 +119,16 @@ def test_take_turns_keeps_each_contenders_best():
     times = {"a": iter([5.0, 3.0, 4.0, 9.0]), "b": iter([1.0, 2.0, 0.5, 7.0])}
     best = take_turns({k: (lambda it=it: next(it)) for k, it in times.items()}, repeats=3)
     assert best == {"a": 3.0, "b": 0.5}  # the warm-up run (5.0, 1.0) does not count
+
+
+@pytest.mark.slow
+def test_bench_train_prints_both_sides():
+    """bench/train.py (issue 5's training comparison) on the tiny setting: both train the same
+    steps from one checkpoint and the table has every row; the numbers themselves mean nothing."""
+    cmd = [sys.executable, "-m", "bench.train", "--tiny"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for row in ("steps/s, whole run", "CPU s per step", "peak RSS, MB", "steps/s, in turns", "F1 at 0.5",
+                "best F1 of the sweep"):
+        assert f"| {row} |" in proc.stdout, proc.stdout
+    assert "2 steps, batch 4," in proc.stdout, proc.stdout

@@ -103,3 +103,14 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert (work / "reports" / "results.md").read_text() in readme
     status = run("dvc", "status", *stages).stdout
     assert "changed" not in status, status  # every stage's outputs are recorded and up to date
+
+    # the researcher's loop: commit the results, change one parameter as an experiment, compare
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-q", "-m", "results")
+    assert "changed" not in run("dvc", "status", "zero_shot_eval").stdout
+    run("dvc", "exp", "run", "-S", "train.neg_ratio=0.75", "zero_shot_eval")
+    assert yaml.safe_load((work / "params.yaml").read_text())["train"]["neg_ratio"] == 0.75
+    params_diff = run("dvc", "params", "diff").stdout
+    assert "train.neg_ratio" in params_diff and "0.75" in params_diff, params_diff
+    diff = run("dvc", "metrics", "diff").stdout  # only what changed against the commit
+    assert "reports/metrics/train.json" in diff and "final_loss" in diff, diff
