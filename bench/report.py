@@ -29,7 +29,8 @@ def markdown(r: dict) -> str:
                          f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | {_f(v['ours_vs_reference'])} |")
 
     d = r["long_document_entities"]
-    lines += ["", f"Long document ({d['words']} words, {d['gold']} gold '{d['gold_label']}' mentions):", "",
+    lines += ["", f"Long document ({d['words']} words, {d['gold']} gold '{d['gold_label']}' mentions, threshold "
+              f"{d.get('threshold', 0.5)}; the reference scores only the first {d['reference']['words_scored']} words):", "",
               "| | gold reachable | gold found (right label) | gold span found (any label) | last entity at word |",
               "|---|---:|---:|---:|---:|"]
     for name in ("ours", "reference"):
@@ -95,7 +96,8 @@ def figure(r: dict, path: Path) -> Path:
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     for ax, key, title in ((axes[0, 0], "speed_sentences", f"Sentences (~27 words, {r['speed_inputs']['labels']} labels)"),
                            (axes[0, 1], "speed_long_documents",
-                            f"Long documents ({r['speed_inputs']['long_document_words']} words)")):
+                            f"Long documents ({r['speed_inputs']['long_document_words']} words; the reference reads "
+                            f"only the first {r['long_document_entities']['reference']['words_scored']})")):
         sizes = sorted(r[key], key=int)
         x = np.arange(len(sizes))
         for i, name in enumerate(("ours", "reference", "encoder")):
