@@ -21,12 +21,33 @@ def markdown(r: dict) -> str:
              f"({r['setting']} setting, {r['backbone']} backbone, {m['device']}, {m['threads']} threads, "
              f"load average {m['load_average_at_start']:.1f} at start; ratios are from runs taken in turns).", ""]
 
-    lines += ["| inputs | batch | ours texts/s | reference texts/s | bare encoder texts/s | ours / encoder | ours / reference |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| inputs | batch | ours texts/s | reference texts/s | bare encoder texts/s | ours / encoder | "
+              "ours forward / encoder | MAC ceiling | ours / reference |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
         for bs, v in sorted(r[key].items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {name} | {bs} | {_f(v['ours_texts_per_s'])} | {_f(v['reference_texts_per_s'])} | "
-                         f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | {_f(v['ours_vs_reference'])} |")
+                         f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | "
+                         f"{_f(v.get('ours_forward_vs_encoder'))} | {_f(v.get('mac_ceiling_vs_encoder'))} | "
+                         f"{_f(v['ours_vs_reference'])} |")
+    lines += ["", "*ours / encoder*: end to end (`batch_predict_entities`: words, tokens, forward, decoding) against a "
+              "bare encoder forward on the same tokenised prompt + text batches. *ours forward*: our whole forward "
+              "on those batches. *MAC ceiling*: the encoder's share of the multiply-accumulates of our forward "
+              "(bench/flops.py), the best ratio any implementation could reach at the encoder's efficiency per MAC."]
+    if "speed_wide_encoder" in r:
+        w = r["speed_wide_encoder"]
+        enc = w["encoder"]
+        lines += ["", f"The same forward on a randomly initialised encoder of the paper's size ({enc['num_hidden_layers']} "
+                  f"layers, {enc['hidden_size']} wide; GLiNER hidden size {w['hidden_size']}), on the first {w['texts']} of the "
+                  f"sentences (the MiniLM rows repeat the sentence table's, all {r['speed_inputs']['sentences']}):", "",
+                  "| encoder | batch | bare encoder texts/s | ours forward texts/s | ours forward / encoder | MAC ceiling |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        rows = [(r["backbone"], r["speed_sentences"]), (f"random {enc['num_hidden_layers']} x {enc['hidden_size']}", w)]
+        for name, speeds in rows:
+            for bs in sorted((k for k in speeds if k.isdigit()), key=int):
+                v = speeds[bs]
+                lines.append(f"| {name} | {bs} | {_f(v['encoder_texts_per_s'])} | {_f(v['ours_forward_texts_per_s'])} | "
+                             f"{_f(v['ours_forward_vs_encoder'])} | {_f(v['mac_ceiling_vs_encoder'])} |")
 
     d = r["long_document_entities"]
     lines += ["", f"Long document ({d['words']} words, {d['gold']} gold '{d['gold_label']}' mentions, threshold "
@@ -106,7 +127,9 @@ def figure(r: dict, path: Path) -> Path:
                           color=colors[name])
             ax.bar_label(bars, fmt="%.1f", fontsize=8)
         ax.set_ylim(0, 1.18 * max(r[key][bs][f"{n}_texts_per_s"] for bs in sizes for n in ("ours", "reference", "encoder")))
-        ax.set_xticks(x, sizes)
+        ax.set_xticks(x, [f"{bs}\nours / encoder {r[key][bs]['ours_vs_encoder']:.2f}"
+                          + (f"\nMAC ceiling {r[key][bs]['mac_ceiling_vs_encoder']:.2f}"
+                             if "mac_ceiling_vs_encoder" in r[key][bs] else "") for bs in sizes], fontsize=8)
         ax.set_xlabel("batch size (texts per call)")
         ax.set_ylabel("throughput (texts/s)")
         ax.set_title(title)

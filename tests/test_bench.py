@@ -34,8 +34,16 @@ def test_tiny_run_structure(tiny_run):
     for key in ("speed_sentences", "speed_long_documents"):
         assert set(r[key]) == {str(bs) for bs in r["settings"][f"{'long_' if 'long' in key else ''}batch_sizes"]}
         for v in r[key].values():
-            for name in ("ours", "reference", "encoder"):
+            for name in ("ours", "reference", "encoder") + (("ours_forward",) if key == "speed_sentences" else ()):
                 assert v[f"{name}_texts_per_s"] > 0
+            assert 0 < v["mac_ceiling_vs_encoder"] < 1 and v["macs"]["gliner_layers"] > 0
+    wide = r["speed_wide_encoder"]
+    assert wide["encoder"] == r["settings"]["wide_encoder"]
+    for bs in r["settings"]["wide_batch_sizes"]:
+        v = wide[str(bs)]
+        assert v["encoder_texts_per_s"] > 0 and v["ours_forward_texts_per_s"] > 0
+        # same sentences and batches: the wider encoder does a larger share of the arithmetic
+        assert r["speed_sentences"][str(bs)]["mac_ceiling_vs_encoder"] < v["mac_ceiling_vs_encoder"] < 1
     for name in ("ours", "reference", "ours_no_lstm"):
         t = r["training"][name]
         assert t["steps"] == r["settings"]["steps"]
@@ -113,6 +121,60 @@ def test_synthetic_corpus_is_seeded_and_consistent():
             assert " ".join(ex["tokenized_text"][start : end + 1]) in corpus.FILLERS[label]
 
 
+def test_mac_count_matches_torch_flop_counter(tiny_model):
+    """bench/flops.py's analytic count equals what torch's FlopCounterMode counts on a real forward
+    (eager attention, so its products are counted too; the pooler, which flops.py leaves out, added)."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.flops import ceiling, forward_macs
+    from gliner.processing import encode
+
+    model = copy.deepcopy(tiny_model)
+    encoder = model.model.token_rep_layer.bert_layer.model
+    encoder.config._attn_implementation = "eager"
+    batch = encode(model.tokenizer, [["Anna", "went", "to", "New", "York", "today"], ["Bob", "smiled"]],
+                   [["person", "location", "date"], ["person"]], model.config.ent_token, model.config.sep_token)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model.model(**batch)
+    macs = forward_macs(model.config, batch)
+    pooler = batch["input_ids"].size(0) * encoder.config.hidden_size ** 2
+    assert counter.get_total_flops() == 2 * (macs["encoder"] + macs["gliner_layers"] + pooler)
+    assert macs["gliner_layers"] == macs["lstm"] + macs["heads"] + macs["projection"] > 0
+    both = ceiling(model.config, [batch, batch])
+    assert both["encoder"] == 2 * macs["encoder"]
+    assert both["ceiling_ours_vs_encoder"] == macs["encoder"] / (macs["encoder"] + macs["gliner_layers"])
+
+
+@pytest.mark.slow
+def test_reference_training_is_reproducible_only_with_fixed_string_hashing(minilm_path, tmp_path):
+    """The reference shuffles a set of type names while training: its losses depend on the
+    process's hash seed. bench.refclient.reproducible_env fixes it, so a seed gives one result."""
+    import os
+
+    from bench import run
+    from bench.refclient import ensure_reference_venv, reproducible_env
+
+    s = dict(run.SETTINGS["tiny"])
+    no_files = type("NoFiles", (), {"train_file": None, "eval_file": None})  # prepare_data: synthetic corpus
+    data = run.prepare_data(no_files, s, tmp_path)
+    backbone = run.tiny_backbone(str(minilm_path), tmp_path / "backbone")
+    run.initial_checkpoint(backbone, s, tmp_path / "init")
+    cmd, job, _ = run.training_jobs(s, data, tmp_path, backbone, 2, ensure_reference_venv())["reference"]
+    (tmp_path / "job.json").write_text(json.dumps(job))
+
+    def losses(env: dict) -> list:
+        subprocess.run(cmd + [str(tmp_path / "job.json"), str(tmp_path / "out.json")], env=env, cwd=REPO,
+                       capture_output=True, check=True, timeout=600)
+        return json.loads((tmp_path / "out.json").read_text())["losses"]
+
+    fixed = losses(reproducible_env())
+    assert losses(reproducible_env()) == fixed
+    assert losses({**os.environ, "PYTHONHASHSEED": "1"}) != fixed
+
+
 def test_take_turns_keeps_each_contenders_best():
     from bench.timing import take_turns
 
@@ -122,13 +184,23 @@ def test_take_turns_keeps_each_contenders_best():
 
 
 @pytest.mark.slow
-def test_bench_train_prints_both_sides():
+def test_bench_train_prints_both_sides(tmp_path):
     """bench/train.py (issue 5's training comparison) on the tiny setting: both train the same
     steps from one checkpoint and the table has every row; the numbers themselves mean nothing."""
-    cmd = [sys.executable, "-m", "bench.train", "--tiny"]
+    out = tmp_path / "train.json"
+    cmd = [sys.executable, "-m", "bench.train", "--tiny", "--seeds", "0", "1", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for row in ("steps/s, whole run", "CPU s per step", "peak RSS, MB", "steps/s, in turns", "F1 at 0.5",
-                "best F1 of the sweep"):
+    for row in ("steps/s, whole run (mean over seeds)", "CPU s per step (mean over seeds)",
+                "peak RSS, MB (mean over seeds)", "steps/s, in turns (seed 0)", "0", "1"):
         assert f"| {row} |" in proc.stdout, proc.stdout
     assert "2 steps, batch 4," in proc.stdout, proc.stdout
+    r = json.loads(out.read_text())
+    assert r["seeds"] == [0, 1] and set(r["runs"]) == {"0", "1"}
+    assert r["runs"]["0"]["data"]["train_examples"] == r["runs"]["1"]["data"]["train_examples"]
+    for key in ("f1", "best_f1"):  # the summary is the mean of the per-seed differences
+        diffs = [100 * (r["runs"][k]["ours"]["f1"][key] - r["runs"][k]["reference"]["f1"][key]) for k in ("0", "1")]
+        summary = r["f1_summary"][key]
+        assert summary["seeds"] == 2 and abs(summary["diff_mean_points"] - sum(diffs) / 2) < 1e-9
+        assert f"{summary['diff_mean_points']:+.1f} ± {summary['diff_standard_error_points']:.1f} points" in proc.stdout
+    assert "in_turns" in r["runs"]["0"] and "in_turns" not in r["runs"]["1"]
