@@ -89,35 +89,67 @@ class Worker:
             times.append(time.perf_counter() - t0)
         return {"seconds": times}
 
-    def train_setup(self, ckpt, examples, batch_size, lr=5e-5) -> dict:
-        """A fresh model from `ckpt` for `train_steps`: the reference's own collator (the one its
-        Trainer uses) and loss (its forward with labels), plain AdamW."""
+    def replay_setup(self, ckpt, examples, batch_size, seed, lr_factors, learning_rate, others_lr, weight_decay,
+                     max_grad_norm, focal_alpha, workdir, dtype="float32") -> dict:
+        """A fresh model from `ckpt` for `replay_steps`, set up as `train_model` sets it up: the
+        optimizer from its own Trainer (`create_optimizer`: encoder and other parameter groups),
+        the batches from its own collator (type sampling), the loss from its forward. Two things
+        differ, so that ours can take exactly the same steps: dropout is off (eval mode) and the
+        learning-rate factor of each step is given (`lr_factors`, one per step). `dtype` float64
+        makes rounding too small to tell the two apart for many steps."""
+        import random
+
         from gliner import GLiNER
+        from gliner.model import _get_trainer_classes
 
         torch = self.torch
-        torch.manual_seed(0)
-        self.train_model = GLiNER.from_pretrained(ckpt, local_files_only=True, map_location="cpu")
-        self.train_model.train()
-        self.collator = self.train_model._create_data_collator()
-        self.optimizer = torch.optim.AdamW([p for p in self.train_model.parameters() if p.requires_grad], lr=lr)
-        data = [{"tokenized_text": ex["tokenized_text"], "ner": ex["ner"]} for ex in examples]
-        self.batches = [data[i : i + batch_size] for i in range(0, len(data) - batch_size + 1, batch_size)]
-        self.position = 0
-        return {"batches": len(self.batches)}
+        model = GLiNER.from_pretrained(ckpt, local_files_only=True, map_location="cpu").eval().to(getattr(torch, dtype))
+        args = model.create_training_args(
+            output_dir=workdir, learning_rate=learning_rate, others_lr=others_lr, weight_decay=weight_decay,
+            others_weight_decay=weight_decay, use_cpu=True, report_to="none", max_grad_norm=max_grad_norm)
+        trainer_class, _ = _get_trainer_classes()
+        optimizer = trainer_class(model=model, args=args, processing_class=model.data_processor.transformer_tokenizer,
+                                  data_collator=model._create_data_collator()).create_optimizer()
+        random.seed(seed)  # the collator's type sampling draws from `random` (the Trainer has just seeded it)
+        collator = model._create_data_collator()
+        collator.return_id_to_classes = True  # which types each example was prompted with
+        order = list(range(len(examples)))
+        random.Random(seed).shuffle(order)
+        self.replay = dict(model=model, optimizer=optimizer, collator=collator, order=order, batch_size=batch_size,
+                           examples=[{"tokenized_text": ex["tokenized_text"], "ner": ex["ner"]} for ex in examples],
+                           scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factors[step]),
+                           max_grad_norm=max_grad_norm, focal_alpha=focal_alpha, position=0)
+        return {"param_groups": len(optimizer.param_groups)}
 
-    def train_steps(self, steps) -> dict:
-        """Seconds for `steps` training steps (collate, forward, loss, backward, clip, AdamW)."""
-        torch, model = self.torch, self.train_model
-        t0 = time.perf_counter()
+    def replay_steps(self, steps) -> dict:
+        """`steps` training steps (collate, forward with labels, backward, clip, optimizer, schedule):
+        the seconds they took, and for each step its examples, their types in prompt order, the loss."""
+        torch, r = self.torch, self.replay
+        model, n, size = r["model"], len(r["order"]), r["batch_size"]
+        record, seconds = [], 0.0
         for _ in range(steps):
-            batch = self.collator(self.batches[self.position % len(self.batches)])
-            self.position += 1
-            loss = model(reduction="sum", negatives=1.0, **batch).loss
+            indices = [r["order"][(r["position"] + i) % n] for i in range(size)]
+            r["position"] += size
+            t0 = time.perf_counter()
+            batch = r["collator"]([r["examples"][i] for i in indices])
+            id_to_classes = batch.pop("id_to_classes")
+            loss = model(alpha=r["focal_alpha"], gamma=0.0, reduction="sum", negatives=1.0, **batch).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        return {"seconds": time.perf_counter() - t0, "loss": float(loss)}
+            torch.nn.utils.clip_grad_norm_(model.parameters(), r["max_grad_norm"])
+            r["optimizer"].step()
+            r["scheduler"].step()
+            r["optimizer"].zero_grad(set_to_none=True)
+            seconds += time.perf_counter() - t0
+            record.append({"examples": indices, "types": [[c[k] for k in sorted(c)] for c in id_to_classes],
+                           "loss": float(loss)})
+        return {"seconds": seconds, "steps": record}
+
+    def replay_finish(self, save_dir) -> dict:
+        """Save the replayed model (the reference's format) and make it the one `predict` uses."""
+        self.model = self.replay.pop("model")
+        self.model.save_pretrained(save_dir)
+        self.replay = None
+        return {}
 
     def rss(self) -> dict:
         return {"peak_rss_mb": peak_rss_mb()}

@@ -82,11 +82,29 @@ def markdown(r: dict) -> str:
         diffs += f", {t['best_f1_diff_points']:+.1f} points at each one's best threshold"
     lines += ["", f"Ours / reference over the full runs: {_f(t['ours_vs_reference_steps_per_s'])}× steps/s (wall), "
               f"{_f(t['ours_vs_reference_cpu_s_per_step'])}× (CPU time per step); {diffs}."]
-    if "in_turns" in t:
-        v = t["in_turns"]
-        lines += [f"Training steps taken in turns ({v['steps_per_turn']} steps a turn, best of {v['turns']}, same batches, "
-                  f"same initial checkpoint, plain AdamW): ours {_f(v['ours_steps_per_s'])} steps/s, reference "
-                  f"{_f(v['reference_steps_per_s'])} steps/s: ours / reference = {_f(v['ours_vs_reference'])}×."]
+    if "replay" in t:
+        v, w = t["replay"], t["replay"]["in_turns"]
+        lines += ["", f"Replay: ours takes the reference's own {v['steps']} training steps from the same checkpoint (the "
+                  "examples and prompt types its collator drew, its loss, its optimizer's parameter groups, the same "
+                  "learning rates; dropout off on both sides). In float64 the two agree to rounding over the steps "
+                  "replayed; in float32 they agree to rounding for the first steps, then drift apart:", "",
+                  "| | ours | reference | difference |", "|---|---:|---:|---:|",
+                  f"| loss, first step | {v['losses']['ours'][0]:.4g} | {v['losses']['reference'][0]:.4g} | "
+                  f"{v['first_step_relative_loss_diff']:.1e} (relative) |",
+                  f"| loss, last step | {v['losses']['ours'][-1]:.4g} | {v['losses']['reference'][-1]:.4g} | "
+                  f"{v['last_step_relative_loss_diff']:.1e} (relative; worst step {v['max_relative_loss_diff']:.1e}) |",
+                  *([f"| loss, float64 replay of the first {t['replay_float64']['steps']} steps | – | – | "
+                     f"{t['replay_float64']['max_relative_loss_diff']:.1e} (relative, worst step; weights "
+                     f"{t['replay_float64']['max_relative_weight_diff']:.1e}) |"] if "replay_float64" in t else []),
+                  f"| F1 @0.5 | {_f(v['ours_f1']['f1'], 3)} | {_f(v['reference_f1']['f1'], 3)} | {v['f1_diff_points']:+.2f} points |",
+                  f"| best F1 | {_f(v['ours_f1']['best_f1'], 3)} | {_f(v['reference_f1']['best_f1'], 3)} | "
+                  f"{v['best_f1_diff_points']:+.2f} points |",
+                  f"| steps/s, in turns on these batches | {_f(w['ours_steps_per_s'])} | {_f(w['reference_steps_per_s'])} | "
+                  f"ours / reference {_f(w['ours_vs_reference'])}× (median of {w['turns']} turns) |", "",
+                  f"After training, the largest relative difference of a weight tensor is {v['max_relative_weight_diff']:.1e} "
+                  f"(`{v['max_relative_weight_diff_tensor']}`; attention key biases, whose exact gradient is 0, "
+                  f"{v['max_relative_key_bias_diff']:.1e}), and of a span score over {v['score_texts']} texts "
+                  f"{v['max_span_score_diff']:.1e}."]
 
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
@@ -106,7 +124,8 @@ def markdown(r: dict) -> str:
 
 
 def figure(r: dict, path: Path) -> Path:
-    """Four panels: texts/s on sentences and on long documents, training, the users' asks."""
+    """Six panels: texts/s on sentences and on long documents, training, the users' asks, and the
+    replay (loss of ours and the reference on the same steps, and their relative difference)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +133,7 @@ def figure(r: dict, path: Path) -> Path:
     import numpy as np
 
     colors = {"ours": "tab:blue", "reference": "tab:orange", "encoder": "tab:gray"}
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    fig, axes = plt.subplots(2, 3, figsize=(19, 9))
     for ax, key, title in ((axes[0, 0], "speed_sentences", f"Sentences (~27 words, {r['speed_inputs']['labels']} labels)"),
                            (axes[0, 1], "speed_long_documents",
                             f"Long documents ({r['speed_inputs']['long_document_words']} words; the reference reads "
@@ -126,14 +145,14 @@ def figure(r: dict, path: Path) -> Path:
             bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label="bare encoder (limit)" if name == "encoder" else name,
                           color=colors[name])
             ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        ax.set_ylim(0, 1.18 * max(r[key][bs][f"{n}_texts_per_s"] for bs in sizes for n in ("ours", "reference", "encoder")))
+        ax.set_ylim(0, 1.4 * max(r[key][bs][f"{n}_texts_per_s"] for bs in sizes for n in ("ours", "reference", "encoder")))
         ax.set_xticks(x, [f"{bs}\nours / encoder {r[key][bs]['ours_vs_encoder']:.2f}"
                           + (f"\nMAC ceiling {r[key][bs]['mac_ceiling_vs_encoder']:.2f}"
                              if "mac_ceiling_vs_encoder" in r[key][bs] else "") for bs in sizes], fontsize=8)
         ax.set_xlabel("batch size (texts per call)")
         ax.set_ylabel("throughput (texts/s)")
         ax.set_title(title)
-        ax.legend()
+        ax.legend(loc="upper left", ncol=3, fontsize=8)
 
     t = r["training"]
     names = ["ours", "reference", "ours_no_lstm"]
@@ -154,8 +173,8 @@ def figure(r: dict, path: Path) -> Path:
     ax2.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xticks(x, ["ours", "reference", "ours, no BiLSTM"])
     title = f"Training: {r['settings']['steps']} steps × {r['settings']['batch_size']} examples, same data"
-    if "in_turns" in t:
-        title += f"\nsteps timed in turns: ours / reference = {t['in_turns']['ours_vs_reference']:.2f}×"
+    if "replay" in t:
+        title += f"\nsteps timed in turns: ours / reference = {t['replay']['in_turns']['ours_vs_reference']:.2f}×"
     ax.set_title(title)
     ax.legend(handles=ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0], loc="upper left", ncol=2)
 
@@ -176,6 +195,37 @@ def figure(r: dict, path: Path) -> Path:
     ax.set_ylabel("speed relative to ours, eager fp32 (×)")
     ax.set_title("Users' asks: throughput vs eager fp32 on sentences")
     ax.legend()
+
+    if "replay" in t:
+        v = t["replay"]
+        steps = np.arange(1, v["steps"] + 1)
+        ax = axes[0, 2]
+        ax.plot(steps, v["losses"]["reference"], color=colors["reference"], lw=4, alpha=0.5, label="reference")
+        ax.plot(steps, v["losses"]["ours"], color=colors["ours"], lw=1.2, label="ours, on the reference's steps")
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("training loss (sum over span-type cells)")
+        ax.set_title(f"Replay: ours takes the reference's own steps\n(its examples, prompt types, loss, optimizer; "
+                     f"no dropout)\nF1 @0.5: ours {v['ours_f1']['f1']:.3f}, reference {v['reference_f1']['f1']:.3f}")
+        ax.legend()
+        ax = axes[1, 2]
+        floor = 1e-17
+        ax.semilogy(steps, np.maximum(v["relative_loss_diff"], floor), ".", color="tab:red", label="float32 replay")
+        if "replay_float64" in t:
+            w = t["replay_float64"]
+            ax.semilogy(np.arange(1, w["steps"] + 1), np.maximum(w["relative_loss_diff"], floor), "x", color="black",
+                        label="float64 replay")
+        ax.axhline(1.2e-7, color="gray", lw=0.8, ls="--", label="float32 rounding (1.2e-7)")
+        ax.axhline(2.2e-16, color="gray", lw=0.8, ls=":", label="float64 rounding (2.2e-16)")
+        ax.set_ylim(floor / 3, 3)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"|ours - reference| / reference loss (0 drawn at {floor:.0e})")
+        ax.set_title(f"Replay: relative loss difference per step\nfloat32 weights after {v['steps']} steps: "
+                     f"up to {v['max_relative_weight_diff']:.1e} apart (relative)")
+        ax.legend()
+    else:
+        axes[0, 2].axis("off")
+        axes[1, 2].axis("off")
 
     m = r["machine"]
     fig.suptitle(f"GLiNER re-implementation vs reference gliner {r['reference'].get('version', '?')}, {r['setting']} setting\n"

@@ -14,7 +14,10 @@ subprocess: it shares our import name):
   3. parity, both directions: the checkpoint trained and saved by ours and the one trained and
      saved by the reference, each loaded by both implementations: same spans and labels (flat,
      nested, multi-label; two thresholds) and the largest score difference over every span;
-  4. F1 of each on the evaluation set, each from its own predictions;
+  4. F1 of each on the evaluation set, each from its own predictions; then the replay: ours takes
+     the reference's own training steps (its collator's examples and types, its loss, its
+     optimizer; no dropout), in turns, and the losses, weights, scores and F1 of the two are
+     compared, which separates the implementations from their random draws;
   5. inference texts/s at each batch size, on sentences and on ~2,000-word documents, for ours,
      the reference and a bare forward of the encoder on our inputs, in turns; the long documents'
      gold entities each one reaches and finds;
@@ -54,6 +57,7 @@ SETTINGS = {
         long_docs=2, long_doc_words=2000, long_batch_sizes=[1, 8, 32], long_repeats=2,  # long documents
         train_examples=2000, eval_examples=300, max_words=64,  # data (sentences of at most max_words words)
         steps=100, batch_size=8, turn_steps=5,  # training budget; steps per turn when timing in turns
+        replay_float64_steps=10,  # float32 replays part at rounding level after a few steps; float64 ones do not
         hidden_size=512, extras_batch_sizes=[8, 32], compile=True, parity_texts=16,
         long_doc_threshold=0.5,  # decoding threshold for the long document's entities
         seed=0,  # training data sample, initial checkpoint, training order (the evaluation sample is fixed)
@@ -65,7 +69,7 @@ SETTINGS = {
         sentences=8, batch_sizes=[1, 8], repeats=1,
         long_docs=1, long_doc_words=800, long_batch_sizes=[8], long_repeats=1,
         train_examples=32, eval_examples=8, max_words=64,
-        steps=2, batch_size=4, turn_steps=1,
+        steps=2, batch_size=4, turn_steps=1, replay_float64_steps=2,
         hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True,
         long_doc_threshold=0.1,  # a tiny model's scores cluster below 0.5
         seed=0, wide_encoder=dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128),
@@ -74,7 +78,8 @@ SETTINGS = {
 # both train with the repo's CPU recipe (params.yaml: train; the reference has each knob too): the paper's
 # recipe learns nothing measurable in the few hundred steps a 15-minute benchmark can afford
 TRAIN = dict(lr_encoder=1e-4, lr_others=1e-3, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
-             focal_alpha=0.75)
+             focal_alpha=0.75,
+             prob_floor=1e-6)  # ours computes the loss as the reference does (its log clamp; ours' default is exact BCE)
 EVAL_SEED = 1  # the evaluation sample: the same for every training seed
 INIT = dict(max_width=12, dropout=0.0, max_types=25, embed_ent_token=False)  # the initial checkpoint's config
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -175,55 +180,108 @@ def run_training(jobs: dict, work: Path, parallel: bool, logfile, reuse: bool = 
     return {name: results[name] for name in jobs}
 
 
-class OursTrainSteps:
-    """Our training step as gliner.train runs it (type sampling, collate, forward, masked BCE,
-    backward, clipping), with plain AdamW as on the reference side, for timing in turns."""
+class OursReplay:
+    """Our training step as `gliner.train.train` takes it (`make_batch`, `span_loss`, `make_optimizer`,
+    clipping), on the steps the reference took: the same examples, prompted with the same types in
+    the same order, at the same learning rates; dropout off, as on the reference side."""
 
-    def __init__(self, ckpt: Path, examples: list[dict], batch_size: int, max_len: int, lr: float = 5e-5):
+    def __init__(self, ckpt: Path, examples: list[dict], lr_factors: list[float], max_len: int, dtype: str = "float32"):
         from gliner import GLiNER
+        from gliner.train import make_optimizer
 
-        torch.manual_seed(0)
-        self.model = GLiNER.from_pretrained(ckpt).train()
-        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=lr)
-        self.batches = [examples[i : i + batch_size] for i in range(0, len(examples) - batch_size + 1, batch_size)]
-        self.max_len, self.position = max_len, 0
+        self.model = GLiNER.from_pretrained(ckpt).eval().to(getattr(torch, dtype))
+        for name, param in self.model.named_parameters():  # as train(): the pooler never reaches the loss
+            if ".pooler." in name:
+                param.requires_grad_(False)
+        self.optimizer = make_optimizer(self.model, TRAIN)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factors[step])
+        self.examples, self.max_len = examples, max_len
 
-    def __call__(self, steps: int) -> float:
-        import random
+    def __call__(self, steps: list[dict]) -> tuple[float, list[float]]:
+        """Take the reference's recorded steps; returns the seconds they took and their losses."""
+        from gliner.train import make_batch, span_loss
 
-        from gliner.train import make_batch, sample_types, span_loss
-
-        model = self.model
+        model, losses = self.model, []
         t0 = time.perf_counter()
-        for _ in range(steps):
-            examples = self.batches[self.position % len(self.batches)]
-            rng = random.Random(self.position)
-            self.position += 1
-            types = sample_types(examples, 0.5, True, True, model.config.max_types, rng)
-            batch = make_batch(examples, types, model, self.max_len)
+        for step in steps:
+            batch = make_batch([self.examples[i] for i in step["examples"]], step["types"], model, self.max_len)
             targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
             logits, type_mask = model(**batch)
-            span_loss(logits, type_mask, targets, span_mask, "sum").backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            loss = span_loss(logits, type_mask, targets, span_mask, "sum", TRAIN["focal_alpha"], 0.0, TRAIN["prob_floor"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["max_grad_norm"])
             self.optimizer.step()
+            self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return time.perf_counter() - t0
+            losses.append(loss.item())
+        return time.perf_counter() - t0, losses
 
 
-def training_steps_in_turns(ref: ReferenceWorker, init: Path, train_file: Path, s: dict) -> dict:
-    """Training steps/s of ours and the reference from the same checkpoint on the same batches,
-    `turn_steps` steps each in turns, best of `repeats` turns (after one warm-up turn)."""
+def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluation: list[dict], texts: list[str],
+                    s: dict, work: Path, dtype: str = "float32", steps: int | None = None) -> dict:
+    """The reference trains from the initial checkpoint with its own collator, loss and optimizer;
+    ours takes the very same steps (examples, types, learning rates; no dropout on either side),
+    `turn_steps` at a time, in turns, which also times both on identical batches. Where both
+    compute the same update, the losses agree step after step and so do the trained weights.
+
+    `steps` (default: the training budget) of the budget's schedule. With `evaluation` the two
+    trained models are also compared on span scores (the `texts`) and F1; give none for a short
+    float64 replay, whose rounding is too small to set the two apart, unlike float32's."""
+    from gliner import GLiNER
+    from gliner.train import warmup_cosine
+
+    steps = steps or s["steps"]
     examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
-    ours = OursTrainSteps(init, examples, s["batch_size"], s["max_words"])
-    ref.call("train_setup", ckpt=str(init), examples=examples, batch_size=s["batch_size"])
-    n = s["turn_steps"]
-    best = take_turns({"ours": lambda: ours(n), "reference": lambda: ref.call("train_steps", steps=n)["seconds"]},
-                      s["repeats"])
-    del ours
-    out = {f"{k}_steps_per_s": n / v for k, v in best.items()}
-    out["ours_vs_reference"] = out["ours_steps_per_s"] / out["reference_steps_per_s"]
-    out["steps_per_turn"], out["turns"] = n, s["repeats"]
-    log("  training in turns: " + ", ".join(f"{k} {v:.2f}" for k, v in out.items() if k.endswith("_s")))
+    factor = warmup_cosine(int(TRAIN["warmup_ratio"] * s["steps"]), s["steps"])
+    lr_factors = [factor(i) for i in range(s["steps"] + 1)]  # LambdaLR asks for one past the last step
+    ref.call("replay_setup", ckpt=str(init), examples=examples, batch_size=s["batch_size"], seed=s["seed"],
+             lr_factors=lr_factors, learning_rate=TRAIN["lr_encoder"], others_lr=TRAIN["lr_others"],
+             weight_decay=TRAIN["weight_decay"], max_grad_norm=TRAIN["max_grad_norm"],
+             focal_alpha=TRAIN["focal_alpha"], workdir=str(work / "replay_trainer"), dtype=dtype)
+    ours = OursReplay(init, examples, lr_factors, s["max_words"], dtype)
+    seconds, losses = {"ours": [], "reference": []}, {"ours": [], "reference": []}
+    while len(losses["ours"]) < steps:
+        theirs = ref.call("replay_steps", steps=min(s["turn_steps"], steps - len(losses["ours"])))
+        ours_seconds, ours_losses = ours(theirs["steps"])
+        seconds["reference"].append(theirs["seconds"])
+        seconds["ours"].append(ours_seconds)
+        losses["reference"] += [step["loss"] for step in theirs["steps"]]
+        losses["ours"] += ours_losses
+    saved = work / f"replay_reference_{dtype}"
+    ref.call("replay_finish", save_dir=str(saved))
+
+    relative = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses["ours"], losses["reference"])]
+    theirs_weights = GLiNER.from_pretrained(saved).state_dict()
+    ours_weights = ours.model.state_dict()
+    if set(theirs_weights) != set(ours_weights):
+        raise RuntimeError(f"replay: parameter names differ: {sorted(set(theirs_weights) ^ set(ours_weights))[:5]}")
+    weight_diff = {k: float((ours_weights[k].double() - v.double()).norm() / v.double().norm().clamp(min=1e-300))
+                   for k, v in theirs_weights.items() if v.is_floating_point()}
+    # attention key biases shift every score of a query alike, which softmax ignores: their exact gradient
+    # is 0, so both optimizers move them by rounding noise that Adam scales up; they are reported apart
+    key_biases = [k for k in weight_diff if k.endswith("attention.self.key.bias")]
+    worst = max((k for k in weight_diff if k not in key_biases), key=weight_diff.get)
+    ratios = sorted(r / o for o, r in zip(seconds["ours"], seconds["reference"]))
+    out = {"dtype": dtype, "steps": steps, "steps_per_turn": s["turn_steps"], "losses": losses,
+           "relative_loss_diff": relative, "max_relative_loss_diff": max(relative),
+           "first_step_relative_loss_diff": relative[0], "last_step_relative_loss_diff": relative[-1],
+           "max_relative_weight_diff": weight_diff[worst], "max_relative_weight_diff_tensor": worst,
+           "max_relative_key_bias_diff": max((weight_diff[k] for k in key_biases), default=0.0),
+           "in_turns": {"ours_steps_per_s": steps / sum(seconds["ours"]),
+                        "reference_steps_per_s": steps / sum(seconds["reference"]),
+                        "ours_vs_reference": ratios[len(ratios) // 2],  # median over turns
+                        "steps_per_turn": s["turn_steps"], "turns": len(ratios)}}
+    summary = (f"  replay, {dtype}, {steps} steps: losses agree to {out['max_relative_loss_diff']:.1e} (relative, "
+               f"worst step), weights to {out['max_relative_weight_diff']:.1e} ({worst})")
+    if evaluation:
+        out.update(max_span_score_diff=max_span_score_diff(ours.model, ref, texts)[0], score_texts=len(texts),
+                   ours_f1=f1_of(ours.model, evaluation), reference_f1=f1_of(ref, evaluation))
+        for key in ("f1", "best_f1"):
+            out[f"{key}_diff_points"] = 100 * (out["ours_f1"][key] - out["reference_f1"][key])
+        summary += (f", span scores to {out['max_span_score_diff']:.1e}; F1 at 0.5 ours {out['ours_f1']['f1']:.3f}, "
+                    f"reference {out['reference_f1']['f1']:.3f}")
+    log(summary + f"; steps/s in turns: ours {out['in_turns']['ours_steps_per_s']:.2f}, "
+        f"reference {out['in_turns']['reference_steps_per_s']:.2f}")
     return out
 
 
@@ -249,6 +307,22 @@ def compare_entities(a: list[list[dict]], b: list[list[dict]]) -> dict:
     return {"spans_equal": same, "entities": n, "max_entity_score_diff": diff}
 
 
+def max_span_score_diff(ours_model, ref: ReferenceWorker, texts: list[str]) -> tuple[float, int]:
+    """Largest difference between our score and the reference model's (the one its worker holds)
+    over every (span, label) of the texts; and how many were compared."""
+    score_diff, spans = 0.0, 0
+    for text, theirs in zip(texts, ref.call("scores", texts=texts, labels=LABELS)["texts"]):
+        ours = ours_scores(ours_model, text, LABELS)
+        theirs_t = torch.tensor(theirs["scores"])
+        n = theirs["words"]
+        if ours.shape != theirs_t.shape:
+            raise RuntimeError(f"score shapes differ: ours {tuple(ours.shape)}, reference {tuple(theirs_t.shape)}")
+        valid = (torch.arange(ours.size(0))[:, None] + torch.arange(ours.size(1))[None, :]) < n
+        score_diff = max(score_diff, float((ours - theirs_t).abs()[valid].max()))
+        spans += int(valid.sum()) * len(LABELS)
+    return score_diff, spans
+
+
 def parity(ours_model, ref: ReferenceWorker, ckpt: Path, texts: list[str]) -> dict:
     """Ours and the reference on one checkpoint: decoded entities and every span's score."""
     ref.call("load", ckpt=str(ckpt))
@@ -261,16 +335,7 @@ def parity(ours_model, ref: ReferenceWorker, ckpt: Path, texts: list[str]) -> di
             runs[f"{mode}@{threshold}"] = r
             same &= r["spans_equal"]
             worst = max(worst, r["max_entity_score_diff"])
-    score_diff, spans = 0.0, 0
-    for text, theirs in zip(texts, ref.call("scores", texts=texts, labels=LABELS)["texts"]):
-        ours = ours_scores(ours_model, text, LABELS)
-        theirs_t = torch.tensor(theirs["scores"])
-        n = theirs["words"]
-        if ours.shape != theirs_t.shape:
-            raise RuntimeError(f"score shapes differ: ours {tuple(ours.shape)}, reference {tuple(theirs_t.shape)}")
-        valid = (torch.arange(ours.size(0))[:, None] + torch.arange(ours.size(1))[None, :]) < n
-        score_diff = max(score_diff, float((ours - theirs_t).abs()[valid].max()))
-        spans += int(valid.sum()) * len(LABELS)
+    score_diff, spans = max_span_score_diff(ours_model, ref, texts)
     return {"spans_equal": same, "max_entity_score_diff": worst, "max_span_score_diff": score_diff,
             "span_scores_compared": spans, "texts": len(texts), "runs": runs}
 
@@ -598,8 +663,11 @@ def main(argv=None) -> dict:
             result["training"][f"{key}_diff_points"] = 100 * (result["training"]["ours"]["f1"][key]
                                                               - result["training"]["reference"]["f1"][key])
 
-        log("training steps in turns")
-        result["training"]["in_turns"] = training_steps_in_turns(ref, work / "init", data["train_file"], s)
+        log("training replayed: ours takes the reference's steps")
+        result["training"]["replay"] = replay_training(ref, work / "init", data["train_file"], data["eval"],
+                                                       parity_texts, s, work)
+        result["training"]["replay_float64"] = replay_training(ref, work / "init", data["train_file"], [], [], s, work,
+                                                               "float64", s["replay_float64_steps"])
         ref.call("load", ckpt=str(jobs["ours"][2]))  # speed: the same checkpoint in both
         log("speed, sentences")
         result["speed_sentences"] = speed(ours, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"])

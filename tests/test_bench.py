@@ -50,8 +50,18 @@ def test_tiny_run_structure(tiny_run):
         assert t["steps_per_s"] > 0 and t["peak_rss_mb"] > 0
         assert 0.0 <= t["f1"]["f1"] <= 1.0
         assert t["f1"]["sweep"]["0.5"] == t["f1"]["f1"] and t["f1"]["best_f1"] == max(t["f1"]["sweep"].values())
-    turns = r["training"]["in_turns"]
+    replay = r["training"]["replay"]
+    turns = replay["in_turns"]
     assert turns["ours_steps_per_s"] > 0 and turns["reference_steps_per_s"] > 0
+    assert turns["turns"] == r["settings"]["steps"] // r["settings"]["turn_steps"]
+    # ours took the reference's steps and computed the same losses and weights (float32 rounding apart)
+    assert len(replay["losses"]["ours"]) == len(replay["losses"]["reference"]) == r["settings"]["steps"]
+    assert replay["max_relative_loss_diff"] < 1e-5 and replay["max_relative_weight_diff"] < 1e-4
+    assert replay["max_span_score_diff"] < 1e-4
+    assert replay["f1_diff_points"] == 100 * (replay["ours_f1"]["f1"] - replay["reference_f1"]["f1"])
+    replay64 = r["training"]["replay_float64"]  # same steps in float64: agreement to its rounding
+    assert replay64["dtype"] == "float64" and replay64["steps"] == r["settings"]["replay_float64_steps"]
+    assert replay64["max_relative_loss_diff"] < 1e-12
     assert {"int8_dynamic", "onnx", "torch_compile", "ours_fp32", "no_bilstm"} <= set(r["extras"])
     # the figure is a real PNG of a readable size, and the Markdown table is what the run printed
     png = (out / "figures" / "benchmark.png").read_bytes()
@@ -192,7 +202,7 @@ def test_bench_train_prints_both_sides(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     for row in ("steps/s, whole run (mean over seeds)", "CPU s per step (mean over seeds)",
-                "peak RSS, MB (mean over seeds)", "steps/s, in turns (seed 0)", "0", "1"):
+                "peak RSS, MB (mean over seeds)", "steps/s, in turns on the same batches (seed 0)", "0", "1"):
         assert f"| {row} |" in proc.stdout, proc.stdout
     assert "2 steps, batch 4," in proc.stdout, proc.stdout
     r = json.loads(out.read_text())
@@ -203,4 +213,5 @@ def test_bench_train_prints_both_sides(tmp_path):
         summary = r["f1_summary"][key]
         assert summary["seeds"] == 2 and abs(summary["diff_mean_points"] - sum(diffs) / 2) < 1e-9
         assert f"{summary['diff_mean_points']:+.1f} ± {summary['diff_standard_error_points']:.1f} points" in proc.stdout
-    assert "in_turns" in r["runs"]["0"] and "in_turns" not in r["runs"]["1"]
+    assert "replay" in r["runs"]["0"] and "replay" not in r["runs"]["1"]  # the first seed is replayed
+    assert "Replay (seed 0, float32): ours takes the reference's own 2 steps" in proc.stdout

@@ -2,6 +2,7 @@
 determinism, resuming a SIGKILLed run, damaged checkpoints and DDP with two gloo processes."""
 
 import json
+import math
 import os
 import random
 import signal
@@ -119,6 +120,20 @@ def test_focal_weighting_matches_the_reference_formula():
     assert span_loss(logits, type_mask, targets, span_mask, gamma=2.0) == pytest.approx(focal.item())
 
 
+def test_prob_floor_caps_the_loss_and_its_gradient_as_the_reference():
+    """prob_floor=1e-6 is the reference's -log(max(p_t, 1e-6)): a cell past the floor costs exactly
+    -log(1e-6) and gets no gradient; a cell above it keeps its exact BCE and gradient."""
+    logits = torch.tensor([-20.0, 0.0]).view(1, 2, 1, 1).requires_grad_()
+    targets = torch.ones(1, 2, 1, 1)
+    span_mask, type_mask = torch.ones(1, 2, 1, dtype=torch.bool), torch.ones(1, 1, dtype=torch.bool)
+    exact = span_loss(logits, type_mask, targets, span_mask)
+    assert exact.item() == pytest.approx(20.0 + math.log(2), rel=1e-6)
+    floored = span_loss(logits, type_mask, targets, span_mask, prob_floor=1e-6)
+    assert floored.item() == pytest.approx(-math.log(1e-6) + math.log(2), rel=1e-6)
+    floored.backward()
+    assert logits.grad.flatten().tolist() == pytest.approx([0.0, -0.5])
+
+
 def test_warmup_then_cosine():
     f = warmup_cosine(10, 110)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
@@ -135,6 +150,7 @@ def test_warmup_then_cosine():
     ({"loss_reduction": "avg"}, "loss_reduction"),
     ({"focal_alpha": 1.5}, "focal_alpha"),
     ({"focal_gamma": -1.0}, "focal_gamma"),
+    ({"prob_floor": 0.7}, "prob_floor"),
     ({"skip_empty": "yes"}, "skip_empty"),
     ({"model_config": {"span_mode": "x", "nonsense": 1}}, "model_config"),
 ])

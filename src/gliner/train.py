@@ -65,6 +65,7 @@ DEFAULTS = dict(
     loss_reduction="sum",  # "sum" (reference) or "mean" over valid (span, type) cells
     focal_alpha=-1.0,  # weight of positive cells, negatives get 1 - alpha (< 0: off, the reference's default)
     focal_gamma=0.0,  # focal modulation (1 - p_t)^gamma (0: plain BCE, the reference's default)
+    prob_floor=0.0,  # > 0: the log's argument is clamped at this floor, as the reference does (1e-6); see span_loss
     seed=0,
     save_every=200,  # steps between checkpoints (0: only at the end)
     log_every=10,
@@ -98,7 +99,7 @@ def check_params(params: dict, source: str = "params") -> dict:
         raise ValueError(f"{source}: max_train_examples: must be a positive integer or null, got {p['max_train_examples']!r}")
     ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
               "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf")),
-              "focal_gamma": (0.0, 10.0)}
+              "focal_gamma": (0.0, 10.0), "focal_alpha": (-float("inf"), 1.0), "prob_floor": (0.0, 0.5)}
     for key, (low, high) in ranges.items():
         if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not low <= p[key] <= high:
             raise ValueError(f"{source}: {key}: must be a number in [{low}, {high}], got {p[key]!r}")
@@ -110,8 +111,6 @@ def check_params(params: dict, source: str = "params") -> dict:
     if not isinstance(p["model_config"], dict) or set(p["model_config"]) - fields:
         raise ValueError(f"{source}: model_config: must map GLiNERConfig fields ({', '.join(sorted(fields))}) "
                          f"to values, got {p['model_config']!r}")
-    if not isinstance(p["focal_alpha"], (int, float)) or isinstance(p["focal_alpha"], bool) or p["focal_alpha"] > 1:
-        raise ValueError(f"{source}: focal_alpha: must be a number <= 1 (negative: off), got {p['focal_alpha']!r}")
     for key, allowed in (("loss_reduction", ("sum", "mean")), ("device", ("auto", "cpu", "cuda"))):
         if p[key] not in allowed:
             raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
@@ -126,11 +125,14 @@ def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuff
                  rng: random.Random, min_types: int = 0, vocabulary: list[str] = ()) -> list[list[str]]:
     """Each example's prompt types: its positives plus negatives from the other examples.
 
-    As the reference: the batch's distinct types are shuffled once; an example draws m in {0, 1}
-    and takes the first m * round(2 * neg_ratio * n) of them that are not its own types, with n
-    its number of entities (at least 1, so sentences without entities get negatives too). The
-    mean is neg_ratio negatives per entity; neg_ratio=0.5 is exactly the reference's default
-    (max_neg_type_ratio=1). An example's own `negatives` field, when present, replaces the draw.
+    After the reference: the batch's distinct types are shuffled once; an example draws m in
+    {0, 1} and takes the first m * round(2 * neg_ratio * n) of them that are not its own types,
+    with n its number of entities; neg_ratio=0.5 is the reference's default (max_neg_type_ratio=1).
+    Two differences: the reference takes the first m * n of the shuffled types, its own among
+    them, so it ends with fewer negatives; and it prompts a sentence without entities with the
+    empty type "", where here n counts as 1 (such a sentence gets one negative type or, when
+    m = 0, no prompt: make_batch leaves it out). An example's own `negatives` field, when
+    present, replaces the draw. The reference has no type dropping either (the paper's does).
     With min_types > 0, prompts shorter than that (after dropping) are filled up with further
     negatives from `vocabulary` (the corpus' types): where sentences carry one or two entities,
     the reference's rule alone gives 1-3 type prompts, far shorter than evaluation prompts.
@@ -170,19 +172,24 @@ def make_batch(examples: list[dict], types: list[list[str]], model, max_len: int
 
 
 def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,
-              reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0) -> torch.Tensor:
+              reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0, prob_floor: float = 0.0) -> torch.Tensor:
     """BCE over (B, L, K, C) scores; padded spans and padded type columns count for nothing.
 
     alpha >= 0 weighs positive cells by alpha and negative ones by 1 - alpha, gamma > 0 scales each
     cell by (1 - p_t)^gamma: the reference's focal loss (`focal_loss_with_logits`), off by default.
     A sentence has hundreds of (span, type) cells per entity; a positive weight is the cheapest way to
     keep the rare positives from being drowned when the step budget is small.
+    prob_floor > 0 computes -log(max(p_t, prob_floor)) as the reference does (its eps, 1e-6): a cell's
+    loss stops at -log(prob_floor) (13.8 at 1e-6), and a cell wronger than that gets no gradient at
+    all. 0 keeps the exact BCE, whose gradient never vanishes on a confident mistake.
     """
     C = logits.size(-1)
-    targets = targets[..., :C]  # the model's C is the batch's most types; targets may hold a spare column
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; fp64 stays
+    targets = targets[..., :C].to(logits.dtype)  # the model's C is the batch's most types; targets may hold a spare column
     valid = span_mask[..., None] & type_mask[:, None, None, :]
-    logits = logits.float()
     losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    if prob_floor > 0:
+        losses = losses.clamp(max=-math.log(prob_floor))
     if gamma > 0:
         p = torch.sigmoid(logits)
         losses = losses * (1 - (p * targets + (1 - p) * (1 - targets))) ** gamma
@@ -320,7 +327,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     checkpoint = out / "checkpoint"
     if resume and (checkpoint / "training_state.pt").exists():
         model, state = load_checkpoint(checkpoint, device)
-        changed = sorted(k for k in p if k not in RESUMABLE_CHANGES and state["params"].get(k) != p[k])
+        changed = sorted(k for k in p if k not in RESUMABLE_CHANGES and state["params"].get(k, DEFAULTS[k]) != p[k])
         if changed:
             raise ValueError(f"{checkpoint}: cannot resume with changed parameters: {', '.join(changed)}")
     else:
@@ -367,7 +374,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
                 with autocast:
                     logits, type_mask = net(**batch)
                 loss = span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"], p["focal_alpha"],
-                                 p["focal_gamma"]) / p["grad_accum"]
+                                 p["focal_gamma"], p["prob_floor"]) / p["grad_accum"]
                 loss.backward()
             step_loss += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), p["max_grad_norm"])
