@@ -107,12 +107,12 @@ class Worker:
         args = model.create_training_args(
             output_dir=workdir, learning_rate=learning_rate, others_lr=others_lr, weight_decay=weight_decay,
             others_weight_decay=weight_decay, use_cpu=True, report_to="none", max_grad_norm=max_grad_norm)
-        trainer_class, _ = _get_trainer_classes()
-        optimizer = trainer_class(model=model, args=args, processing_class=model.data_processor.transformer_tokenizer,
-                                  data_collator=model._create_data_collator()).create_optimizer()
-        random.seed(seed)  # the collator's type sampling draws from `random` (the Trainer has just seeded it)
         collator = model._create_data_collator()
         collator.return_id_to_classes = True  # which types each example was prompted with
+        trainer_class, _ = _get_trainer_classes()
+        optimizer = trainer_class(model=model, args=args, processing_class=model.data_processor.transformer_tokenizer,
+                                  data_collator=collator).create_optimizer()
+        random.seed(seed)  # the collator's type sampling draws from `random` (the Trainer has just seeded it)
         order = list(range(len(examples)))
         random.Random(seed).shuffle(order)
         self.replay = dict(model=model, optimizer=optimizer, collator=collator, order=order, batch_size=batch_size,

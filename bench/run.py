@@ -224,7 +224,7 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
     `turn_steps` at a time, in turns, which also times both on identical batches. Where both
     compute the same update, the losses agree step after step and so do the trained weights.
 
-    `steps` (default: the training budget) of the budget's schedule. With `evaluation` the two
+    `steps` (default: the whole budget) are the first steps of the budget's schedule. With `evaluation` the two
     trained models are also compared on span scores (the `texts`) and F1; give none for a short
     float64 replay, whose rounding is too small to set the two apart, unlike float32's."""
     from gliner import GLiNER
@@ -421,30 +421,38 @@ def forward_contenders(model, batches: list[dict]) -> dict:
     return {"encoder": timed(bare), "ours_forward": timed(forward)}
 
 
-def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int,
-          forward_alone: bool = True) -> dict:
-    """Texts/s of ours end to end, the reference end to end, the bare encoder and (forward_alone)
-    our forward alone, in turns; with the MAC ceiling of ours / encoder on these batches (bench/flops.py)."""
+def texts_per_second(model, texts: list[str], batch_sizes: list[int], repeats: int, contenders, label: str) -> dict:
+    """For each batch size: `contenders(bs, batches)` (name -> timed function) run in turns on our
+    tokenised batches of `texts`, with the encoder and, when timed, our forward alone among them; texts/s
+    of each, their ratios to the bare encoder, and the MAC ceiling of ours / encoder (bench/flops.py)."""
     from bench.flops import ceiling
 
     out = {}
     for bs in batch_sizes:
         batches = encoder_batches(model, texts, bs)
-        best = take_turns({
-            "ours": timed(lambda: model.batch_predict_entities(texts, LABELS, batch_size=bs)),
-            "reference": lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0],
-            **{k: v for k, v in forward_contenders(model, batches).items() if forward_alone or k == "encoder"},
-        }, repeats)
+        best = take_turns(contenders(bs, batches), repeats)
         tps = {name: len(texts) / seconds for name, seconds in best.items()}
         macs = ceiling(model.config, batches)
         out[str(bs)] = {**{f"{k}_texts_per_s": v for k, v in tps.items()},
-                        "ours_vs_encoder": tps["ours"] / tps["encoder"], "ours_vs_reference": tps["ours"] / tps["reference"],
-                        "reference_vs_encoder": tps["reference"] / tps["encoder"],
+                        **{f"{k}_vs_encoder": v / tps["encoder"] for k, v in tps.items() if k != "encoder"},
                         "mac_ceiling_vs_encoder": macs["ceiling_ours_vs_encoder"], "macs": macs}
-        if forward_alone:
-            out[str(bs)]["ours_forward_vs_encoder"] = tps["ours_forward"] / tps["encoder"]
-        log(f"  batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())
+        log(f"  {label}batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())
             + f"; MAC ceiling of ours / encoder {macs['ceiling_ours_vs_encoder']:.2f}")
+    return out
+
+
+def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int,
+          forward_alone: bool = True) -> dict:
+    """Texts/s of ours end to end, the reference end to end, the bare encoder and (forward_alone)
+    our forward alone, in turns; with the MAC ceiling of ours / encoder on these batches."""
+    def contenders(bs: int, batches: list[dict]) -> dict:
+        return {"ours": timed(lambda: model.batch_predict_entities(texts, LABELS, batch_size=bs)),
+                "reference": lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0],
+                **{k: v for k, v in forward_contenders(model, batches).items() if forward_alone or k == "encoder"}}
+
+    out = texts_per_second(model, texts, batch_sizes, repeats, contenders, "")
+    for v in out.values():
+        v["ours_vs_reference"] = v["ours_texts_per_s"] / v["reference_texts_per_s"]
     return out
 
 
@@ -456,7 +464,6 @@ def wide_encoder_speed(tokenizer_path: str, s: dict) -> dict:
     is timed (end-to-end decoding of an untrained model's noise would measure the noise)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from bench.flops import ceiling
     from gliner import GLiNER
     from gliner.config import GLiNERConfig
 
@@ -465,18 +472,9 @@ def wide_encoder_speed(tokenizer_path: str, s: dict) -> dict:
     model = GLiNER.from_config(GLiNERConfig(model_name="random BERT", hidden_size=s["hidden_size"], **INIT),
                                AutoTokenizer.from_pretrained(tokenizer_path), encoder).eval()
     texts = SENTENCES[: s["wide_sentences"]]
-    out = {"encoder": s["wide_encoder"], "hidden_size": s["hidden_size"], "texts": len(texts)}
-    for bs in s["wide_batch_sizes"]:
-        batches = encoder_batches(model, texts, bs)
-        best = take_turns(forward_contenders(model, batches), s["repeats"])
-        tps = {name: len(texts) / seconds for name, seconds in best.items()}
-        macs = ceiling(model.config, batches)
-        out[str(bs)] = {**{f"{k}_texts_per_s": v for k, v in tps.items()},
-                        "ours_forward_vs_encoder": tps["ours_forward"] / tps["encoder"],
-                        "mac_ceiling_vs_encoder": macs["ceiling_ours_vs_encoder"], "macs": macs}
-        log(f"  wide encoder, batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())
-            + f"; MAC ceiling {macs['ceiling_ours_vs_encoder']:.2f}")
-    return out
+    speeds = texts_per_second(model, texts, s["wide_batch_sizes"], s["repeats"],
+                              lambda bs, batches: forward_contenders(model, batches), "wide encoder, ")
+    return {"encoder": s["wide_encoder"], "hidden_size": s["hidden_size"], "texts": len(texts), **speeds}
 
 
 def long_document_entities(model, ref: ReferenceWorker, words: int, threshold: float = 0.5) -> dict:
