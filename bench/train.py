@@ -24,7 +24,6 @@ more from seed to seed than the implementations differ.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
