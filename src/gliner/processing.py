@@ -78,16 +78,25 @@ def encode(tokenizer, words: list[list[str]], labels: list[list[str]], ent_token
                 words_mask[row, position] = word_id - len(prompt) + 1
             previous = word_id
         if row_words and int(words_mask[row].max()) < len(row_words):
-            raise ValueError(
-                f"row {row}: the tokenizer truncated the input ({len(row_words)} words, "
-                f"{int(enc['attention_mask'][row].sum())} tokens); use shorter windows"
-            )
+            _check_not_truncated(tokenizer, row, row_words, words_mask[row], int(enc["attention_mask"][row].sum()))
     return {
         "input_ids": enc["input_ids"],
         "attention_mask": enc["attention_mask"],
         "words_mask": words_mask,
         "text_lengths": torch.tensor([len(w) for w in words], dtype=torch.long),
     }
+
+
+def _check_not_truncated(tokenizer, row: int, words: list[str], row_mask: torch.Tensor, n_tokens: int) -> None:
+    """A word without a position either has no sub-token (U+200B, a lone combining accent: it gets
+    a zero vector, as in the reference) or was cut off by truncation, which is an error."""
+    placed = set(row_mask[row_mask > 0].tolist())
+    missing = [i for i in range(len(words)) if i + 1 not in placed]
+    ids = tokenizer([words[i] for i in missing], add_special_tokens=False)["input_ids"]
+    cut = [i for i, tokens in zip(missing, ids) if tokens]
+    if cut:
+        raise ValueError(f"row {row}: the tokenizer truncated the input at word {cut[0]} ({len(words)} words, "
+                         f"{n_tokens} tokens); use shorter windows")
 
 
 def span_targets(ner, num_words: int, labels: list[str], max_width: int) -> torch.Tensor:
@@ -119,7 +128,8 @@ def plan_windows(word_token_counts: list[int], max_words: int, max_tokens: int, 
     Consecutive windows overlap by up to 2 * max_width words; a span is taken from the window in
     whose "own" range its start word lies (ranges meet mid-overlap), so each span is scored once,
     with context on both sides, and a span of <= max_width words starting in the own range always
-    fits inside that window.
+    fits inside that window. A word longer than `max_tokens` on its own gets a window of its own
+    and is read from its first `max_tokens` sub-tokens (a word's vector is its first sub-token).
     """
     n = len(word_token_counts)
     if n == 0:
@@ -132,8 +142,8 @@ def plan_windows(word_token_counts: list[int], max_words: int, max_tokens: int, 
         while end < n and end - start < max_words and tokens + word_token_counts[end] <= max_tokens:
             tokens += word_token_counts[end]
             end += 1
-        if end == start:
-            raise ValueError(f"word {start} alone needs {word_token_counts[start]} tokens, more than {max_tokens}")
+        if end == start:  # one word longer than the window: alone, truncated
+            end = start + 1
         spans.append((start, end))
         if end == n:
             break
