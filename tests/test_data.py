@@ -301,7 +301,9 @@ def test_params_fail_fast_naming_the_key():
                         ({"max_train_sentences": 0}, "params.yaml: prepare.max_train_sentences: must be a positive integer, got 0"),
                         ({"max_words": 2.5}, "params.yaml: prepare.max_words: must be a positive integer, got 2.5"),
                         ({"max_gold_sentences": 0}, "params.yaml: prepare.max_gold_sentences: must be a positive integer or null, got 0"),
-                        ({"heldout_percent": 80}, "params.yaml: prepare.heldout_percent: must be an integer from 1 to 50, got 80"),
+                        ({"heldout_percent": 30}, "params.yaml: prepare.heldout_percent: must be an integer from 1 to 25, got 30"),
+                        ({"max_train_passages": 0}, "params.yaml: prepare.max_train_passages: must be a positive integer or null, got 0"),
+                        ({"withheld_kb_types": "river"}, "params.yaml: prepare.withheld_kb_types: must be a list of type names"),
                         ({"min_words": 9, "max_words": 4}, "params.yaml: prepare.min_words: 9 is more than max_words 4"),
                         ({"withheld_types": "law"}, "params.yaml: prepare.withheld_types: must be a non-empty list"),
                         ({"withheld_types": ["law", "laws"]}, "params.yaml: prepare.withheld_types: 'laws' is not one of the silver types")]:
@@ -380,11 +382,17 @@ def test_dvc_dir_md5_is_what_dvc_add_records(tmp_path):
 
 
 @pytest.mark.slow
-def test_prepare_is_deterministic_and_keeps_heldout_and_withheld_types_apart(tmp_path):
+def test_prepare_is_deterministic_and_keeps_splits_and_withheld_types_apart(tmp_path):
     pytest.importorskip("spacy")
+    from test_distant import write_raw  # the knowledge bases and KB text in their own formats
+
     raw = _raw_tree(tmp_path / "data")
-    params = dict(max_train_sentences=100, max_heldout_sentences=100, heldout_percent=50, min_words=3,
-                  withheld_types=["nationality or religious or political group", "money", "law"])
+    kb = write_raw(tmp_path / "kb")
+    for name in ("brown", "nlp-corpus", "spam-assassin", "first-names", "badwords-list", "wordnet", "iso-codes"):
+        shutil.copytree(kb / name, raw / name)
+    params = dict(max_train_sentences=100, max_heldout_sentences=100, max_eval_passages=100, heldout_percent=25,
+                  min_words=3, withheld_types=["nationality or religious or political group", "money", "law"],
+                  withheld_kb_types=["composer", "musical instrument"])
     a = offline.prepare_offline_corpora(raw, tmp_path / "a", check_raw=False, **params)
     b = offline.prepare_offline_corpora(raw, tmp_path / "b", check_raw=False, **params)
     assert sorted(os.listdir(tmp_path / "a")) == sorted(Path(p).name for p in a.values())  # no temporary left
@@ -392,34 +400,39 @@ def test_prepare_is_deterministic_and_keeps_heldout_and_withheld_types_apart(tmp
         assert Path(a[name]).read_bytes() == Path(b[name]).read_bytes(), name
 
     manifest = json.loads(Path(a["manifest"]).read_text())
-    held_docs = set(manifest["heldout_documents"])
-    train, heldout = load_jsonl(a["train_silver"]), load_jsonl(a["heldout_silver"])
-    unseen, gold = load_jsonl(a["unseen_types_silver"]), load_jsonl(a["wnut16_gold"])
-    assert train and heldout and held_docs, "the fixture must give both splits some documents"
+    test_docs, dev_docs = set(manifest["heldout_documents"]), set(manifest["dev_documents"])
+    train = load_jsonl(a["train_silver"])
+    assert train and test_docs and dev_docs and not test_docs & dev_docs
     train_docs = {e["id"].split("#")[0] for e in train}
-    assert not train_docs & held_docs and {e["id"].split("#")[0] for e in heldout} <= held_docs
-    assert not {e["text"] for e in heldout} & {e["text"] for e in train}  # the shared sentence stays in train
-    assert sum(e["text"] == "The Senate met in Washington on Monday." for e in train) == 1
+    assert not train_docs & (test_docs | dev_docs)
+    for name, docs in (("heldout_silver", test_docs), ("unseen_types_silver", test_docs),
+                       ("dev_heldout_silver", dev_docs), ("dev_unseen_types_silver", dev_docs)):
+        assert {e["id"].split("#")[0] for e in load_jsonl(a[name])} <= docs, name
+    assert sum(e["text"] == "The Senate met in Washington on Monday." for e in train) <= 1  # duplicates dropped
 
-    withheld = set(params["withheld_types"])
+    withheld = set(params["withheld_types"]) | set(params["withheld_kb_types"])
     train_types = {s[2] for e in train for s in e["ner"]}
     assert train_types and not train_types & withheld and set(manifest["train_types"]).isdisjoint(withheld)
-    held_types = {s[2] for e in heldout for s in e["ner"]}
-    assert held_types & withheld, "the fixture must have withheld types in held-out text"
-    assert all(e["labels"] == params["withheld_types"] and {s[2] for s in e["ner"]} <= withheld for e in unseen)
-    assert [e["text"] for e in unseen] == [e["text"] for e in heldout]
-    assert sum(len(e["ner"]) for e in unseen) == sum(s[2] in withheld for e in heldout for s in e["ner"])
-    assert all(e["silver"] is True and e["lang"] == "en" for e in train + heldout + unseen)
-    assert all(e["split"] == "train" for e in train) and all(e["split"] == "heldout" for e in heldout)
-    for e in train + heldout:  # the reference's word splitter, with offsets into the sentence
-        assert [e["text"][s:t] for s, t in e["offsets"]] == e["tokenized_text"]
+    for name in ("unseen_types_silver", "dev_unseen_types_silver"):
+        for e in load_jsonl(a[name]):
+            assert {s[2] for s in e["ner"]} <= withheld and {s[2] for s in e["ner"]} <= set(e["labels"])
+    for name in ("heldout_silver", "dev_heldout_silver"):
+        assert all(not {s[2] for s in e["ner"]} & withheld for e in load_jsonl(a[name]))
+    assert all(e["silver"] is True and e["lang"] == "en" for e in train)
+    for e in train:  # knowledge-base passages carry their genre; spaCy sentences their offsets
+        assert ("genre" in e) != ("offsets" in e)
+        if "offsets" in e:
+            assert [e["text"][s:t] for s, t in e["offsets"]] == e["tokenized_text"]
 
+    gold = load_jsonl(a["wnut16_gold"])
     assert spans(gold) == [[(1, 3, "facility")], [(2, 2, "sports team"), (4, 4, "company")]]
     assert gold[0]["silver"] is False and "music artist" in gold[0]["labels"] and gold[1]["id"] == "wnut16#1"
+    assert load_jsonl(a["handwritten_check"]) and all(not e.get("silver") for e in load_jsonl(a["handwritten_check"]))
     stats = json.loads(Path(a["stats"]).read_text())
     assert stats["wnut16_gold"]["silver"] == "none" and stats["train_silver"]["silver"] == "all"
+    assert stats["train_silver"]["distinct_types"] == len(train_types)
+    assert set(stats["train_silver"]["label_precision"]) >= {"wordnet-concept", "wordnet-instance"}
     overlap = json.loads(Path(a["type_overlap"]).read_text())
-    assert {r["relation"] for r in overlap if r["eval_set"] == "unseen_types_silver"} <= {"unseen", "similar"}
     assert all(r["relation"] != "same" for r in overlap if r["eval_set"] == "unseen_types_silver")
 
 

@@ -257,25 +257,24 @@ def corpus_stats(examples, max_width: int = MAX_WIDTH) -> dict:
     }
 
 
-def plot_stats(stats: dict, path) -> Path:
-    """One figure: a row per corpus ({name: corpus_stats(...)}), entities per type and span widths.
-
-    Silver corpora say so in their titles.
-    """
+def plot_stats(stats: dict, path, top: int = 20) -> Path:
+    """One figure: a row per corpus ({name: corpus_stats(...)}), entities of its `top` most
+    frequent types and span widths. Silver corpora say so in their titles."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(stats)
-    height = max(3.4, 0.22 * max(len(s["entities_per_type"]) for s in stats.values()) + 1.2)
+    height = max(3.4, 0.22 * min(top, max(len(s["entities_per_type"]) for s in stats.values())) + 1.2)
     fig, axes = plt.subplots(len(names), 2, figsize=(14, height * len(names)), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]})
     for row, name in zip(axes, names):
         s = stats[name]
         kind = "silver: labelled by a model" if s["silver"] != "none" else "gold: labelled by people"
-        types = list(s["entities_per_type"])[::-1]
+        types = list(s["entities_per_type"])[:top][::-1]
         row[0].barh(types, [s["entities_per_type"][t] for t in types], color="tab:blue")
-        row[0].set_title(f"{name} ({kind})\n{s['entities']:,} entities in {s['examples']:,} sentences")
+        shown = f"top {top} of {len(s['entities_per_type']):,} types" if len(s["entities_per_type"]) > top else "all types"
+        row[0].set_title(f"{name} ({kind})\n{s['entities']:,} entities in {s['examples']:,} examples; {shown}")
         row[0].set_xlabel("entities")
         widths = [int(w) for w in s["span_width_hist"]]
         row[1].bar(widths, list(s["span_width_hist"].values()), color="tab:orange")

@@ -303,7 +303,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
         verify_raw(raw_dir)
     import spacy
 
-    from .distant import kb_corpus
+    from .distant import kb_corpus, label_precision
 
     tag_map = load_label_map("ontonotes")["tags"]
     all_types = list(tag_map.values())
@@ -341,17 +341,22 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                   "test": collect(parts["test"], P["max_heldout_sentences"], "test")}
 
     kb_rows = {"train": [], "dev": [], "test": []}
-    span_sources: Counter = Counter()
+    span_sources, labelled, kb_docs = Counter(), {}, {"train": set(), "dev": set(), "test": set()}
     passages, kb_counts = kb_corpus(raw_dir, P["passage_max_words"])
     counts.update(kb_counts)
     for doc, ex, sources in passages:
+        spans = {}
+        for (start, end, t), source in zip(ex["ner"], sources):
+            spans.setdefault((start, end), source)
+            labelled.setdefault((ex["id"], start, end), []).append(t)
         split = _split(doc.id, P["heldout_percent"])
+        kb_docs[split].add(doc.id)
         row = {**ex, "lang": "en", "source": f"silver:kb:{doc.source}", "genre": doc.genre, "split": split, "silver": True}
         if split == "train":
             if any(t in withheld for *_, t in ex["ner"]):
                 counts["kb training passages dropped: a withheld type"] += 1
                 continue
-            span_sources.update(sources)
+            span_sources.update(spans.values())
             row.pop("offsets")  # training reads words only; this halves the file
         kb_rows[split].append(row)
     train = spacy_rows["train"] + kb_rows["train"][: P["max_train_passages"]]
@@ -385,7 +390,11 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     paths = {name: write_jsonl(out / f"{name}.jsonl", rows) for name, rows in sets.items()}
     stats = {name: corpus_stats(rows) for name, rows in sets.items()}
     stats["train_silver"]["distinct_types"] = len(train_types)
-    stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))
+    stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))  # knowledge-base mentions (spans)
+    stats["train_silver"]["passages"] = sum(1 for e in train if "genre" in e)
+    stats["train_silver"]["spacy_sentences"] = len(train) - stats["train_silver"]["passages"]
+    stats["train_silver"]["mentions_per_type"] = sorted(train_types.values(), reverse=True)
+    stats["train_silver"]["label_precision"] = label_precision(resources.files("gliner").joinpath("labels", "judged"), labelled)
     stats["train_silver"]["genres"] = dict(sorted(Counter(e.get("genre", e["source"].rsplit(":", 1)[-1]) for e in train).items()))
     overlap = type_overlap_table(list(train_types), {"unseen_types_silver": sorted({t for e in sets["unseen_types_silver"] for t in e["labels"]}),
                                                      "wnut16_gold": list(wnut["tags"].values()),
@@ -396,12 +405,27 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 "train_types": dict(train_types.most_common()),
                 "withheld_mentions_dev_test": dict(Counter(t for rows in kb_rows.values() for e in rows for *_, t in e["ner"]
                                                   if t in withheld).most_common()),
-                "documents": {split: len(rows) for split, rows in parts.items()},
-                "heldout_documents": [d[0] for d in parts["test"]], "dev_documents": [d[0] for d in parts["dev"]],
+                "documents": {split: len(rows) + len(kb_docs[split]) for split, rows in parts.items()},
+                "heldout_documents": [d[0] for d in parts["test"]] + sorted(kb_docs["test"]),
+                "dev_documents": [d[0] for d in parts["dev"]] + sorted(kb_docs["dev"]),
                 "counts": dict(sorted(counts.items())),
                 "files": {k: _sha256(Path(v).read_bytes()) for k, v in sorted(paths.items())}}
     paths["manifest"] = atomic_write(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return {k: str(v) for k, v in paths.items()}
+
+
+def spacy_predictions(examples: list[dict], spacy_model: str = DEFAULTS["spacy_model"], label_map: str = "ontonotes_to_wnut16",
+                      batch_size: int = 64) -> list[set[tuple[int, int, str]]]:
+    """The silver labeller as a baseline: spaCy's entities on each example's own words (a spaCy
+    Doc built from `tokenized_text`, so spans align exactly), its types mapped by `label_map`."""
+    import spacy
+    from spacy.tokens import Doc
+
+    mapping = load_label_map(label_map)["tags"]
+    nlp = spacy.load(spacy_model)
+    docs = (Doc(nlp.vocab, words=ex["tokenized_text"]) for ex in examples)
+    return [{(ent.start, ent.end - 1, mapping[ent.label_]) for ent in doc.ents if ent.label_ in mapping}
+            for doc in nlp.pipe(docs, batch_size=batch_size)]
 
 
 def main(argv=None):

@@ -26,6 +26,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -42,6 +43,7 @@ DEFAULTS = dict(
     backbone=None,  # encoder path or hub id; None = the offline MiniLM package
     model_name=None,  # backbone name recorded in the config (default: backbone)
     max_train_examples=None,  # use a seeded random subset of this size (data-scaling stage)
+    max_train_types=None,  # keep only the spans of the n most frequent types, same text (type-count study)
     skip_empty=False,  # leave out sentences without entities (the reference keeps them; see train())
     max_len=64,  # words per training sentence; longer ones are cut (as the reference does)
     max_width=12,  # K
@@ -95,8 +97,9 @@ def check_params(params: dict, source: str = "params") -> dict:
     for key in ("save_every", "num_rnn_layers", "seed", "num_threads", "min_types"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
             raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
-    if p["max_train_examples"] is not None and (not isinstance(p["max_train_examples"], int) or p["max_train_examples"] <= 0):
-        raise ValueError(f"{source}: max_train_examples: must be a positive integer or null, got {p['max_train_examples']!r}")
+    for key in ("max_train_examples", "max_train_types"):
+        if p[key] is not None and (not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0):
+            raise ValueError(f"{source}: {key}: must be a positive integer or null, got {p[key]!r}")
     ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
               "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf")),
               "focal_gamma": (0.0, 10.0), "focal_alpha": (-float("inf"), 1.0), "prob_floor": (0.0, 0.5)}
@@ -323,6 +326,10 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             raise ValueError(f"{source}: skip_empty: {p['train_file']} has no sentence with an entity")
     if p["max_train_examples"] is not None and p["max_train_examples"] < len(examples):
         examples = random.Random(f"{p['seed']}:subset").sample(examples, p["max_train_examples"])
+    if p["max_train_types"] is not None:  # after skip_empty: every value trains on the same text
+        counts = Counter(t for ex in examples for *_, t in ex["ner"])
+        keep = set(sorted(counts, key=lambda t: (-counts[t], t))[: p["max_train_types"]])
+        examples = [{**ex, "ner": [s for s in ex["ner"] if s[2] in keep]} for ex in examples]
 
     checkpoint = out / "checkpoint"
     if resume and (checkpoint / "training_state.pt").exists():
@@ -445,7 +452,7 @@ def main(argv=None) -> dict:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
             kind = {int: int, float: float, dict: json.loads}.get(type(default), str)
-            kind = int if key == "max_train_examples" else kind
+            kind = int if key in ("max_train_examples", "max_train_types") else kind
             parser.add_argument(flag, type=kind, default=None)
     args = vars(parser.parse_args(argv))
     args_config = args.pop("config")
