@@ -1,9 +1,12 @@
-"""Draw the knowledge-base mentions to judge by hand: 220 per source (all of a smaller source), from training passages, seeded.
+"""Draw the knowledge-base mentions to judge by hand: 220 per source (all of a smaller source),
+from training passages, seeded.
 
     python scripts/sample_mentions.py data src/gliner/labels/judged
 
 Writes <dir>/<source>.jsonl with `judgment` empty; a person fills in "correct" or "wrong" (and a
-`note` when wrong); `gliner.distant.label_precision` reads the files back.
+`note` when wrong); `gliner.distant.label_precision` reads the files back. A file that exists
+is kept: judged rows stay, and when filters added since have removed some of its mentions, new
+ones (drawn from the rest, seeded) are appended until 220 of its rows are labelled as today.
 """
 import json
 import random
@@ -13,6 +16,7 @@ from pathlib import Path
 from gliner.distant import kb_corpus
 from gliner.offline import DEFAULTS, _split
 
+SAMPLE = 220
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}
@@ -25,12 +29,18 @@ for doc, ex, sources in passages:
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
 for source, mentions in sorted(by_source.items()):
-    rows = []
-    for ex, s, e, types in random.Random(f"judge:{source}").sample(mentions, min(220, len(mentions))):
+    path = out_dir / f"{source}.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    now = {(ex["id"], s, e): types for ex, s, e, types in mentions}
+    current = sum(now.get((r["id"], *r["span"])) == r["types"] for r in rows)
+    seen = {(r["id"], *r["span"]) for r in rows}
+    fresh = [m for m in random.Random(f"judge:{source}:{len(rows)}").sample(mentions, len(mentions))
+             if (m[0]["id"], m[1], m[2]) not in seen]
+    for ex, s, e, types in fresh[:max(0, SAMPLE - current)]:
         words = ex["tokenized_text"]
         rows.append({"id": ex["id"], "span": [s, e], "mention": " ".join(words[s:e + 1]), "types": types,
                      "context": " ".join(words[max(0, s - 25):s]) + " [[" + " ".join(words[s:e + 1]) + "]] " + " ".join(words[e + 1:e + 26]),
                      "judgment": "", "note": ""})
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{source}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    print(source, len(mentions), "mentions;", len(rows), "sampled")
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    print(source, len(mentions), "mentions;", current, "judged rows still labelled;", len(rows), "rows now")
