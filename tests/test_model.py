@@ -233,6 +233,35 @@ def test_tokenless_word_does_not_shift_later_words(echo_model):
     assert [(e["text"], e["start"], e["label"]) for e in entities] == [("volcano", 8, "volcano"), ("river", 16, "river")]
 
 
+@pytest.mark.parametrize("tail", ["\u200b", "\u200d", "\ufeff", "\u00ad", "\u0301"])
+def test_a_last_word_without_sub_token_does_not_fail_the_batch(echo_model, tail):
+    """Nothing was truncated: a final word with no sub-token (zero-width characters, a soft hyphen,
+    a lone combining accent) gets a zero vector, and the other texts of the batch are unaffected."""
+    texts = [f"volcano river {tail}", "river volcano"]
+    got = echo_model.batch_predict_entities(texts, ["volcano", "river"])
+    assert [[e["text"] for e in row] for row in got] == [["volcano", "river"], ["river", "volcano"]]
+
+
+def test_a_word_longer_than_the_window_is_read_alone(echo_model):
+    """A single 'word' past the encoder's token budget (unspaced Han text, a long URL) gets a window
+    of its own, read from its first sub-tokens; the words around it are still found."""
+    text = "volcano " + "\u6f22" * 2000 + " river " + "https://example.org/" + "-".join(["segment"] * 400) + " volcano"
+    entities = echo_model.predict_entities(text, ["volcano", "river"])
+    assert [(e["text"], e["label"]) for e in entities] == [("volcano", "volcano"), ("river", "river"), ("volcano", "volcano")]
+    assert max(tokens for _, tokens in echo_model.model.calls) <= 512
+    assert plan_windows([3, 600, 2], max_words=10, max_tokens=500, max_width=12)[1].start == 1
+
+
+def test_training_batch_with_a_tokenless_word_and_real_truncation(tiny_model):
+    from gliner.processing import encode
+
+    cfg = tiny_model.config
+    batch = encode(tiny_model.tokenizer, [["Berlin", "is", "big", "\u200b"]], [["city"]], cfg.ent_token, cfg.sep_token)
+    assert batch["words_mask"].max() == 3 and batch["text_lengths"].tolist() == [4]
+    with pytest.raises(ValueError, match="row 0: the tokenizer truncated the input at word"):
+        encode(tiny_model.tokenizer, [["word"] * 2000], [["city"]], cfg.ent_token, cfg.sep_token)
+
+
 def test_reference_argument_order_and_inference_alias(tiny_model):
     """(text, labels, flat_ner, threshold, multi_label) positionally, as in the reference."""
     expected = tiny_model.batch_predict_entities(TEXTS[:2], LABELS, flat_ner=False, threshold=0.3)

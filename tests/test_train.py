@@ -91,6 +91,18 @@ def test_min_types_fills_prompts_from_the_vocabulary():
     assert sample_types(batch, 0.0, False, False, 25, rng, min_types=0, vocabulary=vocabulary) == [["a"], []]
 
 
+def test_keep_top_types_keeps_the_text_and_the_most_frequent_types():
+    from gliner.train import keep_top_types
+
+    examples = [{"tokenized_text": ["a", "b", "c"], "ner": [[0, 0, "x"], [1, 1, "y"], [2, 2, "z"]]},
+                {"tokenized_text": ["d"], "ner": [[0, 0, "y"]]}, {"tokenized_text": ["e"], "ner": [[0, 0, "z"]]}]
+    kept = keep_top_types(examples, 2)
+    assert [ex["tokenized_text"] for ex in kept] == [ex["tokenized_text"] for ex in examples]
+    assert [ex["ner"] for ex in kept] == [[[1, 1, "y"], [2, 2, "z"]], [[0, 0, "y"]], [[0, 0, "z"]]]
+    assert examples[0]["ner"][0] == [0, 0, "x"]  # the input is not changed
+    assert keep_top_types(examples, 100) == examples
+
+
 def test_span_loss_ignores_padding():
     logits = torch.randn(2, 5, 3, 4)
     targets = (torch.rand(2, 5, 3, 4) > 0.8).float()
@@ -152,6 +164,7 @@ def test_warmup_then_cosine():
     ({"focal_gamma": -1.0}, "focal_gamma"),
     ({"prob_floor": 0.7}, "prob_floor"),
     ({"skip_empty": "yes"}, "skip_empty"),
+    ({"max_train_types": 0}, "max_train_types: must be a positive integer or null"),
     ({"model_config": {"span_mode": "x", "nonsense": 1}}, "model_config"),
 ])
 def test_bad_params_name_the_key(corpus, change, message):

@@ -164,6 +164,14 @@ def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuff
     return out
 
 
+def keep_top_types(examples: list[dict], n: int) -> list[dict]:
+    """The same examples with only the spans of the n most frequent types (ties by name): a corpus
+    with fewer types over the same text, for the type-count study."""
+    counts = Counter(t for ex in examples for *_, t in ex["ner"])
+    keep = set(sorted(counts, key=lambda t: (-counts[t], t))[:n])
+    return [{**ex, "ner": [s for s in ex["ner"] if s[2] in keep]} for ex in examples]
+
+
 def make_batch(examples: list[dict], types: list[list[str]], model, max_len: int) -> dict:
     """Collate examples (cut to max_len words) with their types; rows without any type are left
     out, unless none has one (then the reference's empty prompt keeps the step well-formed)."""
@@ -327,9 +335,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     if p["max_train_examples"] is not None and p["max_train_examples"] < len(examples):
         examples = random.Random(f"{p['seed']}:subset").sample(examples, p["max_train_examples"])
     if p["max_train_types"] is not None:  # after skip_empty: every value trains on the same text
-        counts = Counter(t for ex in examples for *_, t in ex["ner"])
-        keep = set(sorted(counts, key=lambda t: (-counts[t], t))[: p["max_train_types"]])
-        examples = [{**ex, "ner": [s for s in ex["ner"] if s[2] in keep]} for ex in examples]
+        examples = keep_top_types(examples, p["max_train_types"])
 
     checkpoint = out / "checkpoint"
     if resume and (checkpoint / "training_state.pt").exists():
