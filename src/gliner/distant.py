@@ -85,12 +85,14 @@ def brown_documents(brown_dir, tags: Counter | None = None) -> list[Document]:
     return docs
 
 
-def _blocked(sentence: str, blocklist: set[str]) -> bool:
+def _blocked(sentence: str, blocklist: set[str], phrases: list[str]) -> bool:
+    """A sentence with a blocked word, or a blocked phrase ('carpet muncher') among `phrases`,
+    the blocklist's multi-word entries."""
     words = [w.lower() for w, _, _ in split_words(sentence)]
     if any(w in blocklist for w in words):
         return True
     joined = f" {' '.join(words)} "
-    return any(" " in entry and f" {entry} " in joined for entry in blocklist)  # 'carpet muncher'
+    return any(f" {phrase} " in joined for phrase in phrases)
 
 
 def shingles(text: str, n: int = 8) -> set[int]:
@@ -106,6 +108,7 @@ def nlp_corpus_documents(corpus_dir, blocklist: set[str], seen: set[int]) -> tup
     used), are dropped and counted.
     """
     docs, dropped = [], Counter()
+    phrases = [entry for entry in blocklist if " " in entry]
     for path in sorted(Path(corpus_dir).glob("doc-*.json"), key=lambda p: int(p.stem.split("-")[1])):
         try:
             sentences = json.loads(path.read_text(encoding="utf-8"))
@@ -116,7 +119,7 @@ def nlp_corpus_documents(corpus_dir, blocklist: set[str], seen: set[int]) -> tup
         doc = Document(f"nlp-corpus/{path.stem}", "nlp-corpus", "web")
         for s in sentences:
             s = re.sub(r"\s+", " ", s).strip()
-            if _blocked(s, blocklist):
+            if _blocked(s, blocklist, phrases):
                 dropped["offensive"] += 1
             elif shingles(s) & seen:
                 dropped["repeats sotu"] += 1
