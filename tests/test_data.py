@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gliner import converters, data, offline
+from gliner import atomic, converters, data, offline
 from gliner.data import (atomic_write, corpus_stats, load_jsonl, load_label_map, read_conll, tags_to_spans,
                          type_overlap_table, validate_example, write_jsonl)
 
@@ -79,7 +79,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
 
     def broken_replace(src, dst):  # the disk fills up, or the process is killed, just before the rename
         raise OSError("no space left on device")
-    monkeypatch.setattr(data.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="no space left"):
         write_jsonl(path, [json.loads(GOOD)] * 3)
     with pytest.raises(OSError, match="no space left"):

@@ -1,3 +1,6 @@
+import sys
+import time
+
 import pytest
 import torch
 
@@ -50,3 +53,116 @@ def test_ties_break_by_enumeration_order():
 
 def test_empty():
     assert greedy_decode(candidates(torch.zeros(4, 3, 2), 4, 0.5)) == []
+
+
+# ------------------------------------------------------------- equivalence with the old algorithm
+def _old_clash(a, b, flat_ner, multi_label):
+    if a[0] == b[0] and a[1] == b[1]:
+        return not multi_label
+    disjoint = a[0] > b[1] or b[0] > a[1]
+    if flat_ner:
+        return not disjoint
+    nested = (a[0] <= b[0] and a[1] >= b[1]) or (b[0] <= a[0] and b[1] >= a[1])
+    return not (disjoint or nested)
+
+
+def old_greedy_decode(cands, flat_ner=True, multi_label=False):
+    """The original quadratic greedy_decode: each candidate checked against every kept span."""
+    if cands.numel() == 0:
+        return []
+    order = torch.argsort(-cands[:, 3], stable=True)
+    kept = []
+    for start, end, label, score in cands[order].tolist():
+        span = (int(start), int(end), int(label), score)
+        if not any(_old_clash(span, other, flat_ner, multi_label) for other in kept):
+            kept.append(span)
+    kept.sort(key=lambda s: s[0])
+    return kept
+
+
+def random_candidates(rng):
+    """A small candidate set, in random row order, rich in score ties, nested and crossing spans,
+    (start, end) repeated with other labels, and now and then an exact duplicate row."""
+    words, widest, labels = rng.randint(1, 12), rng.randint(1, 5), rng.randint(1, 3)
+    rows = []
+    for _ in range(rng.randint(0, 40)):
+        s = rng.randrange(words)
+        e = min(words - 1, s + rng.randrange(widest))
+        rows.append([s, e, rng.randrange(labels), rng.choice([0.55, 0.6, 0.7, 0.8, 0.9])])
+        if rng.random() < 0.2:
+            rows.append([s, e, rng.randrange(labels), rng.choice([0.55, 0.6, 0.7, 0.8, 0.9])])
+        if rng.random() < 0.05:
+            rows.append(list(rows[-1]))
+    rng.shuffle(rows)
+    return torch.tensor(rows, dtype=torch.float64).reshape(-1, 4)
+
+
+def test_random_candidates_decode_as_the_old_algorithm():
+    import random
+
+    rng = random.Random(0)
+    modes = [(f, m) for f in (True, False) for m in (False, True)]
+    differs = {"flat_vs_nested": 0, "multi_vs_single": 0}
+    for _ in range(2000):
+        cands = random_candidates(rng)
+        expected = {mode: old_greedy_decode(cands, *mode) for mode in modes}
+        for mode in modes:
+            assert greedy_decode(cands, *mode) == expected[mode], (mode, cands.tolist())
+        differs["flat_vs_nested"] += expected[True, False] != expected[False, False]
+        differs["multi_vs_single"] += expected[False, True] != expected[False, False]
+    assert min(differs.values()) > 100  # the sets do tell the modes apart
+
+
+# ------------------------------------------------------------------------------------ scale
+def untrained_candidates(words, seed=0):
+    """~20 candidates per word (12 widths x 4 labels, ~42% above threshold), as an untrained head
+    gives; scores rounded to 2 decimals, so ties are everywhere."""
+    gen = torch.Generator().manual_seed(seed)
+    probs = (torch.rand(words, 12, 4, generator=gen) * 100).round() / 100
+    return candidates(probs, words, 0.58)
+
+
+def lines_run(fn, filename):
+    """Python lines executed in `filename` (its generator expressions included) while fn() runs."""
+    count = 0
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if frame.f_code.co_filename != filename:
+            return None
+        count += event == "line"
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+@pytest.mark.parametrize("flat_ner, multi_label", [(True, False), (False, False), (True, True), (False, True)])
+def test_work_grows_linearly_with_candidates(flat_ner, multi_label):
+    import gliner.decoding
+
+    small, large = untrained_candidates(500), untrained_candidates(2000)
+    work = [lines_run(lambda c=c: greedy_decode(c, flat_ner, multi_label), gliner.decoding.__file__)
+            for c in (small, large)]
+    assert work[1] / work[0] < 1.5 * len(large) / len(small)  # quadratic would be ~16x for ~4x
+
+
+def test_work_count_sees_the_old_quadratic_algorithm():
+    small, large = untrained_candidates(50), untrained_candidates(200)
+    work = [lines_run(lambda c=c: old_greedy_decode(c, True, False), __file__) for c in (small, large)]
+    assert work[1] / work[0] > 2 * len(large) / len(small)
+
+
+def test_ten_thousand_words_decode_quickly():
+    cands = untrained_candidates(10_000)
+    assert len(cands) > 150_000
+    t0 = time.perf_counter()
+    for flat_ner in (True, False):
+        for multi_label in (False, True):
+            greedy_decode(cands, flat_ner, multi_label)
+    assert time.perf_counter() - t0 < 40  # four decodes; the old algorithm took ~130 s for one

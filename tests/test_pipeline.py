@@ -121,3 +121,22 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert "train.neg_ratio" in params_diff and "0.75" in params_diff, params_diff
     diff = run("dvc", "metrics", "diff").stdout  # only what changed against the commit
     assert "reports/metrics/train.json" in diff and "final_loss" in diff, diff
+
+
+def test_a_notebook_runs_with_the_kernel_in_notebooks(tmp_path):
+    """JupyterLab started as the README says starts kernels in notebooks/: the notebook must run
+    top to bottom from there, as under papermill (here 10_type_count_figure on the committed metrics)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "reports" / "metrics" / "type_count", tmp_path / "reports" / "metrics" / "type_count")
+    (tmp_path / "notebooks").mkdir()
+    notebook = nbformat.read(REPO / "notebooks" / "10_type_count_figure.ipynb", as_version=4)
+    values = sorted(int(p.stem.removeprefix("types")) for p in (tmp_path / "reports/metrics/type_count").glob("types*.json"))
+    edit(tmp_path / "params.yaml", lambda p: p["type_count"].update(values=values))
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path / "notebooks")}}).execute()
+    assert (tmp_path / "reports" / "figures" / "type_count.png").stat().st_size > 1000
+    assert not (tmp_path / "notebooks" / "reports").exists()  # nothing written relative to the kernel's folder

@@ -11,7 +11,8 @@ import ast
 import json
 from pathlib import Path
 
-from .data import _fail, load_jsonl, load_label_map, read_conll, split_words, tags_to_spans, validate_example
+from .data import (_fail, load_jsonl, load_label_map, read_conll, read_json, split_words, tags_to_spans, text_lines,
+                   validate_example)
 
 
 def _hub(hub_id: str, config: str | None, split: str, local_hint: str):
@@ -111,6 +112,13 @@ def pile_conversation_to_example(row: dict, where: str = "") -> dict:
         "source": "pile-ner-type"}, where)
 
 
+def _json_line(path, number: int, line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        _fail(f"{path}:{number}", "json", f"not valid JSON ({e.msg} at column {e.colno})")
+
+
 def load_pile_ner(path_or_hub_id: str = "urchade/pile-mistral-v0.1", limit: int | None = None) -> list[dict]:
     """Pile-NER from a local .json (a list) or .jsonl file, or from the hub.
 
@@ -119,11 +127,11 @@ def load_pile_ner(path_or_hub_id: str = "urchade/pile-mistral-v0.1", limit: int 
     """
     path = Path(path_or_hub_id)
     if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if text.lstrip().startswith("["):
-            rows = [(f"{path}:[{i}]", r) for i, r in enumerate(json.loads(text)[:limit])]
-        elif any("conversations" in line for line in text.splitlines()[:1]):
-            rows = [(f"{path}:{i + 1}", json.loads(line)) for i, line in enumerate(text.splitlines()[:limit])]
+        lines = list(text_lines(path))
+        if lines and lines[0][1].lstrip().startswith("["):
+            rows = [(f"{path}:[{i}]", r) for i, r in enumerate(read_json(path, list)[:limit])]
+        elif lines and "conversations" in lines[0][1]:
+            rows = [(f"{path}:{number}", _json_line(path, number, line)) for number, line in lines[:limit]]
         else:
             return load_jsonl(path)[:limit]
     else:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from .atomic import atomic_write
 from .processing import split_words
 
 MAX_WIDTH = 12  # K: the longest span, in words, that the model scores
@@ -106,36 +105,56 @@ def validate_example(example, where: str = "") -> dict:
 
 # ----------------------------------------------------------------------------------- reading and writing
 
+def text_lines(path):
+    """(line number, line) of a UTF-8 text file, the line ending ('\\n' or '\\r\\n') and a leading BOM
+    removed; a byte that is not UTF-8 fails as 'path:line: encoding: ...'."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:  # e.object: the bytes after a BOM
+                byte = e.start + 1 + len(raw) - len(e.object)
+                _fail(f"{path}:{number}", "encoding", f"not UTF-8 (byte 0x{e.object[e.start]:02x} at byte {byte} of the line)")
+            yield number, line.rstrip("\r\n")
+
+
+def read_json(path, expect: type | None = None, fields: dict | None = None):
+    """A whole JSON file (UTF-8, a BOM allowed). Bad bytes or JSON fail as 'path:line: ...', a
+    top-level value not of type `expect`, or a `fields` key missing or not of its type, as
+    'path: field: ...'."""
+    data = path.read_bytes() if hasattr(path, "read_bytes") else Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:  # e.object: the bytes after a BOM
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{e.object[e.start]:02x})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+    if expect is not None and not isinstance(value, expect):
+        _fail(str(path), "json", f"must be a JSON {'object' if expect is dict else expect.__name__}, got {type(value).__name__}")
+    for key, kind in (fields or {}).items():
+        if key not in value:
+            _fail(str(path), key, "missing")
+        if not isinstance(value[key], kind):
+            _fail(str(path), key, f"must be a {kind.__name__}, got {type(value[key]).__name__}")
+    return value
+
+
 def load_jsonl(path) -> list[dict]:
     """Read and validate a span JSONL file; the first bad line fails as 'path:line: field: msg'."""
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            where = f"{path}:{number}"
-            if not line.strip():
-                _fail(where, "line", "is empty (one JSON object a line)")
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                _fail(where, "json", f"not valid JSON ({e.msg} at column {e.colno})")
-            examples.append(validate_example(example, where))
+    for number, line in text_lines(path):
+        where = f"{path}:{number}"
+        if not line.strip():
+            _fail(where, "line", "is empty (one JSON object a line)")
+        try:
+            example = json.loads(line)
+        except json.JSONDecodeError as e:
+            _fail(where, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+        examples.append(validate_example(example, where))
     return examples
-
-
-def atomic_write(path, data: bytes | str) -> Path:
-    """Write to a temporary file in the same folder, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the result is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
 
 
 def dumps_example(example: dict) -> str:
@@ -143,17 +162,22 @@ def dumps_example(example: dict) -> str:
     return json.dumps(example, ensure_ascii=False, separators=(", ", ": "))
 
 
-def write_jsonl(path, examples) -> Path:
-    """Validate all examples, then write them atomically; nothing is written if one is bad."""
+def jsonl_text(path, examples) -> str:
+    """The JSONL text `write_jsonl` writes, every example validated first ('path: example i: ...')."""
     examples = list(examples)
     for i, example in enumerate(examples):
         validate_example(example, f"{path}: example {i}")
-    return atomic_write(path, "".join(dumps_example(e) + "\n" for e in examples))
+    return "".join(dumps_example(e) + "\n" for e in examples)
+
+
+def write_jsonl(path, examples) -> Path:
+    """Validate all examples, then write them atomically; nothing is written if one is bad."""
+    return atomic_write(path, jsonl_text(path, examples))
 
 
 def load_label_map(name: str) -> dict:
     """A label map shipped in gliner/labels/<name>.json (data, not code)."""
-    return json.loads(resources.files("gliner").joinpath("labels", f"{name}.json").read_text("utf-8"))
+    return read_json(resources.files("gliner").joinpath("labels", f"{name}.json"), dict)
 
 
 # ----------------------------------------------------------------------------------- tag sequences
@@ -215,20 +239,19 @@ def read_conll(path, scheme: str = "BIO", label_map: dict | None = None, token_c
             examples.append(validate_example(example, where))
         words.clear(), tags.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith(tuple(comment_prefixes)):
-                continue
-            columns = line.split()
-            if len(columns) < 2:
-                _fail(f"{path}:{number}", "columns", f"need a word and a tag, got {line.rstrip()!r}")
-            if not words:
-                first = number
-            words.append(columns[token_col])
-            tags.append(columns[tag_col])
+    for number, line in text_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith(tuple(comment_prefixes)):
+            continue
+        columns = line.split()
+        if len(columns) < 2:
+            _fail(f"{path}:{number}", "columns", f"need a word and a tag, got {line.rstrip()!r}")
+        if not words:
+            first = number
+        words.append(columns[token_col])
+        tags.append(columns[tag_col])
     flush()
     return examples
 

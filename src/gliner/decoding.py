@@ -27,25 +27,41 @@ def candidates(scores: torch.Tensor, num_words: int, threshold: float) -> torch.
     return torch.stack([start.double(), (start + width).double(), label.double(), score.double()], dim=1)
 
 
-def _clash(a: Span, b: Span, flat_ner: bool, multi_label: bool) -> bool:
-    if a[0] == b[0] and a[1] == b[1]:
-        return not multi_label
-    disjoint = a[0] > b[1] or b[0] > a[1]
-    if flat_ner:
-        return not disjoint
-    nested = (a[0] <= b[0] and a[1] >= b[1]) or (b[0] <= a[0] and b[1] >= a[1])
-    return not (disjoint or nested)
-
-
 def greedy_decode(cands: torch.Tensor, flat_ner: bool = True, multi_label: bool = False) -> list[Span]:
-    """Keep candidates greedily by descending score; return them sorted by start word."""
+    """Keep candidates greedily by descending score; return them sorted by start word.
+
+    Each candidate is checked only against the kept spans that can touch it, not against all of
+    them (quadratic: an untrained head gives ~20 candidates per word): flat mode records, per
+    word, the kept span covering it (O(width)); nested mode indexes kept spans by start word and
+    looks only at starts from `start - widest + 1` to `end`, the only ones that can overlap.
+    A candidate with the (start, end) of a kept span clashes unless `multi_label`; it then needs
+    no further check, since every kept span is compatible with that identical one.
+    """
     if cands.numel() == 0:
         return []
-    order = torch.argsort(-cands[:, 3], stable=True)
+    rows = cands[torch.argsort(-cands[:, 3], stable=True)].tolist()
+    num_words = int(cands[:, 1].max()) + 1
     kept: list[Span] = []
-    for start, end, label, score in cands[order].tolist():
-        span = (int(start), int(end), int(label), score)
-        if not any(_clash(span, other, flat_ner, multi_label) for other in kept):
-            kept.append(span)
+    if flat_ner:
+        owner: list = [None] * num_words  # word -> (start, end) of the kept span covering it
+        for start, end, label, score in rows:
+            s, e = int(start), int(end)
+            if (multi_label and owner[s] == (s, e)) or not any(owner[s:e + 1]):
+                owner[s:e + 1] = [(s, e)] * (e - s + 1)
+                kept.append((s, e, int(label), score))
+    else:
+        widest = int((cands[:, 1] - cands[:, 0]).max()) + 1
+        ends: list[set[int]] = [set() for _ in range(num_words)]  # start word -> ends of kept spans
+        for start, end, label, score in rows:
+            s, e = int(start), int(end)
+            if e in ends[s]:
+                clash = not multi_label
+            else:  # partial overlap: a kept span starting before s and ending inside [s, e), or
+                # starting inside (s, e] and ending after e (those starting at s are nested)
+                clash = (any(s <= b < e for a in range(max(0, s - widest + 1), s) for b in ends[a])
+                         or any(b > e for a in range(s + 1, e + 1) for b in ends[a]))
+            if not clash:
+                ends[s].add(e)
+                kept.append((s, e, int(label), score))
     kept.sort(key=lambda s: s[0])
     return kept

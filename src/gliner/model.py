@@ -12,18 +12,21 @@ span_mode=markerV0), so its state dict loads here as it is and ours loads there:
 
 from __future__ import annotations
 
+import numbers
 import os
-import shutil
-import tempfile
+import re
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .config import GLiNERConfig, replace_dir
+from .atomic import checkpoint_to_read, write_checkpoint
+from .config import GLiNERConfig
 from .decoding import candidates, greedy_decode
-from .processing import check_labels, encode, plan_windows, prompt_words, split_words
+from .processing import check_labels, encode, plan_windows, prompt_words, split_words, tokenize
 
 
 def projection(in_dim: int, dropout: float, out_dim: int | None = None) -> nn.Sequential:
@@ -193,40 +196,99 @@ class GLiNER(nn.Module):
         return cls(config, tokenizer, encoder)
 
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str | os.PathLike, map_location: str = "cpu", **hub_kwargs) -> "GLiNER":
-        """Load a checkpoint directory (ours or the reference's), or download one from the hub."""
-        directory = Path(path_or_hub_id)
-        if not directory.is_dir():
-            directory = _download(str(path_or_hub_id), **hub_kwargs)
-        config = GLiNERConfig.from_json_file(directory / "gliner_config.json")
-        tokenizer = _load_tokenizer(directory, config)
-        model = cls(config, tokenizer, _encoder_from_config(config, directory))
-        if config.class_token_index == -1 or tokenizer.convert_tokens_to_ids(config.ent_token) == tokenizer.unk_token_id:
-            tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
-            config.class_token_index = tokenizer.convert_tokens_to_ids(config.ent_token)
-        if tokenizer.convert_tokens_to_ids(config.ent_token) != config.class_token_index:
-            raise ValueError(
-                f"{directory / 'gliner_config.json'}: class_token_index={config.class_token_index} but the saved "
-                f"tokenizer maps {config.ent_token!r} to {tokenizer.convert_tokens_to_ids(config.ent_token)}"
-            )
-        model.model.load_state_dict(_load_weights(directory, model.model, map_location), strict=True)
-        return model.to(map_location).eval()
+    def from_pretrained(
+        cls, model_id: str | os.PathLike, model_dir: str | os.PathLike | None = None, revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None, force_download: bool = False, proxies: dict | None = None,
+        resume_download: bool | None = None, local_files_only: bool = False, token: str | bool | None = None,
+        map_location: str | torch.device = "cpu", strict: bool = True, load_tokenizer: bool | None = None,
+        resize_token_embeddings: bool | None = True, compile_torch_model: bool | None = False,
+        quantize: str | None = None, dtype: str | torch.dtype | None = None, low_cpu_mem_usage: bool = False,
+        variant: str | None = None, load_onnx_model: bool | None = False, onnx_model_file: str | None = "model.onnx",
+        session_options=None, max_length: int | None = None, max_width: int | None = None,
+        post_fusion_schema: str | None = None, _attn_implementation: str | None = None, runtime: str | None = None,
+        runtime_model_file: str | None = None, runtime_options: dict | None = None, **unknown,
+    ) -> "GLiNER":
+        """Load a checkpoint directory (ours or the reference's), or download one from the hub.
 
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write gliner_config.json, model.safetensors and the tokenizer files, all or nothing."""
+        The keywords are the reference's (gliner 0.2.29), so its clients' calls run unchanged; those
+        that select something this package does not implement (ONNX/OpenVINO runtimes, int8,
+        torch.compile) raise naming the keyword, and an unknown keyword is refused. Deliberate
+        differences: `strict` defaults to True (a checkpoint missing weights fails instead of keeping
+        random ones); `low_cpu_mem_usage` is accepted and loads the usual way (same result).
+        `load_tokenizer=False` takes the backbone's tokenizer from `config.model_name`, as the reference.
+        """
+        if unknown:
+            raise TypeError(f"GLiNER.from_pretrained() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        for keyword, value, default in (("load_onnx_model", bool(load_onnx_model), False),
+                                        ("runtime", runtime if runtime != "torch" else None, None),
+                                        ("runtime_model_file", runtime_model_file, None),
+                                        ("runtime_options", runtime_options, None),
+                                        ("session_options", session_options, None),
+                                        ("quantize", quantize, None),
+                                        ("compile_torch_model", bool(compile_torch_model), False)):
+            if value != default:
+                raise NotImplementedError(f"from_pretrained({keyword}={value!r}): this package runs the PyTorch "
+                                          "model in eager mode only (no ONNX/OpenVINO runtime, int8 or torch.compile)")
+        device = _check_device(map_location)
+        torch_dtype = _parse_dtype(dtype, variant)
+        if model_dir is not None:
+            directory = Path(model_dir)
+        elif Path(model_id).is_dir():
+            directory = Path(model_id)
+        else:
+            directory = _download(str(model_id), revision=revision, cache_dir=cache_dir, force_download=force_download,
+                                  proxies=proxies, resume_download=resume_download, token=token,
+                                  local_files_only=local_files_only)
+        with checkpoint_to_read(directory) as directory:  # not while a save is swapping files in
+            hub = {"cache_dir": cache_dir, "local_files_only": local_files_only}
+
+            config = GLiNERConfig.from_json_file(directory / "gliner_config.json")
+            overrides = {"max_len": max_length, "max_width": max_width, "post_fusion_schema": post_fusion_schema}
+            for field_name, value in overrides.items():
+                if value is not None:
+                    setattr(config, field_name, value)
+            try:
+                config.validate()
+            except ValueError as err:
+                raise ValueError(f"from_pretrained overrides: {err}") from None
+            tokenizer = _load_tokenizer(directory, config, load_tokenizer is not False, hub)
+            encoder = _encoder_from_config(config, directory, hub, _attn_implementation)
+            model = cls(config, tokenizer, encoder)
+            if config.class_token_index == -1:  # an untrained config: the markers are added now
+                tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
+                config.class_token_index = tokenizer.convert_tokens_to_ids(config.ent_token)
+            _check_tokenizer(directory, config, tokenizer, encoder, resize_token_embeddings is not False)
+            weights = _load_weights(directory, model.model, str(device), strict, variant)
+            if torch_dtype is not None:
+                model.to(torch_dtype)
+            model.model.load_state_dict(weights, strict=strict)
+            return model.to(device).eval()
+
+    def save_pretrained(self, directory: str | os.PathLike, *, safe_serialization: bool = True) -> Path:
+        """Write gliner_config.json, the weights and the tokenizer files into `directory`.
+
+        Only the checkpoint's own files are replaced, all at once (see gliner.atomic); anything else
+        in the directory is left alone. Saving onto an existing file is refused. Weights go to
+        model.safetensors (safe_serialization=False: the reference's default pytorch_model.bin).
+        """
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-        try:
+        def write(staging: Path) -> None:
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-            save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
-            self.config.to_json_file(tmp / "gliner_config.json")
-            self.tokenizer.save_pretrained(tmp)
-            replace_dir(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if safe_serialization:
+                save_file(state, staging / "model.safetensors", metadata={"format": "pt"})
+            else:
+                torch.save(state, staging / "pytorch_model.bin")
+            self.config.to_json_file(staging / "gliner_config.json")
+            self.tokenizer.save_pretrained(staging)
+
+        return write_checkpoint(directory, write)
+
+    @property
+    def data_processor(self):
+        """The reference's attribute path to the tokenizer (`model.data_processor.transformer_tokenizer`),
+        which clients such as presidio's tokenizer-based chunker read."""
+        return SimpleNamespace(transformer_tokenizer=self.tokenizer, config=self.config)
 
     # ------------------------------------------------------------------------------ inference
     # Argument order as the reference's (text, labels, flat_ner, threshold, multi_label), so code
@@ -252,14 +314,14 @@ class GLiNER(nn.Module):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
         labels = check_labels(labels)
-        if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        threshold = _check_threshold(threshold)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.eval()
 
         groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
-        docs = [split_words(text, self.config.words_splitter_type) for text in texts]
+        # a lone surrogate cannot reach the tokenizer; U+FFFD stands in for it, one code point for one
+        docs = [split_words(SURROGATE.sub("\ufffd", text), self.config.words_splitter_type) for text in texts]
         rows = []  # (doc, window, group index): one encoder input each
         for group_index, group in enumerate(groups):
             budget = self._text_token_budget(group)
@@ -301,8 +363,8 @@ class GLiNER(nn.Module):
     def _text_token_budget(self, labels: list[str]) -> int:
         """Sub-tokens left for the text once the prompt for `labels` and the special tokens are in."""
         tokenizer = self.tokenizer
-        prompt = tokenizer(prompt_words(labels, self.config.ent_token, self.config.sep_token),
-                           is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        prompt = tokenize(tokenizer, prompt_words(labels, self.config.ent_token, self.config.sep_token),
+                          is_split_into_words=True, add_special_tokens=False)["input_ids"]
         limit = min(tokenizer.model_max_length, _max_positions(self.config)) - tokenizer.num_special_tokens_to_add()
         if limit - len(prompt) <= self.config.max_width:
             raise ValueError(f"the prompt for {len(labels)} labels takes {len(prompt)} of {limit} tokens; "
@@ -315,8 +377,22 @@ class GLiNER(nn.Module):
         # tokenising words twice when the text surely fits
         if len(words) <= self.config.max_len and sum(len(w.encode()) + 1 for w in words) <= budget:
             return plan_windows([1] * len(words), len(words) or 1, len(words) or 1, self.config.max_width)
-        counts = [len(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
+        counts = [len(ids) for ids in tokenize(self.tokenizer, words, add_special_tokens=False)["input_ids"]]
         return plan_windows(counts, self.config.max_len, budget, self.config.max_width)
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_threshold(threshold) -> float:
+    """A number in (0, 1): a Python, numpy or one-element torch scalar."""
+    is_scalar_tensor = isinstance(threshold, torch.Tensor) and threshold.numel() == 1 and threshold.is_floating_point()
+    if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) or is_scalar_tensor):
+        raise TypeError(f"threshold must be a number in (0, 1), got {type(threshold).__name__} {threshold!r}")
+    value = float(threshold)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------------- loading helpers
@@ -336,33 +412,90 @@ def _prepare_tokenizer(tokenizer):
     return tokenizer
 
 
+def _check_device(map_location) -> torch.device:
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"map_location={map_location!r} is not a device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"map_location={map_location!r} but this machine has no usable CUDA device "
+                           "(torch.cuda.is_available() is False); use map_location='cpu'")
+    return device
+
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def _parse_dtype(dtype, variant: str | None) -> torch.dtype | None:
+    """`dtype=` as the reference takes it (a torch dtype or a name); `variant` implies its dtype."""
+    parsed = dtype
+    if isinstance(dtype, str):
+        parsed = DTYPES.get(dtype.lower().removeprefix("torch."))
+    if dtype is not None and parsed not in DTYPES.values():
+        raise ValueError(f"dtype={dtype!r} is not a floating-point dtype (known: {sorted(DTYPES)})")
+    if variant is not None:
+        if variant not in ("fp16", "bf16"):
+            raise ValueError(f"variant={variant!r} is not one of 'fp16', 'bf16'")
+        if parsed is not None and parsed != DTYPES[variant]:
+            raise ValueError(f"variant={variant!r} needs dtype={DTYPES[variant]}, got dtype={dtype!r}")
+        parsed = DTYPES[variant]
+    return parsed
+
+
 def _download(hub_id: str, **hub_kwargs) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id=hub_id, **hub_kwargs))
+        return Path(snapshot_download(repo_id=hub_id, **{k: v for k, v in hub_kwargs.items() if v is not None}))
     except Exception as err:  # offline, unknown id, ...: say what was tried
         raise OSError(f"{hub_id!r} is not a local directory and could not be downloaded from the Hugging Face hub "
                       f"({type(err).__name__}: {err}). Offline? Pass the path of a checkpoint directory.") from err
 
 
-def _load_tokenizer(directory: Path, config: GLiNERConfig):
+def _load_tokenizer(directory: Path, config: GLiNERConfig, from_directory: bool, hub: dict):
+    """The checkpoint's own tokenizer, or (none saved, or load_tokenizer=False) the backbone's."""
     from transformers import AutoTokenizer
 
-    source = directory if (directory / "tokenizer_config.json").is_file() else config.model_name
+    saved = from_directory and (directory / "tokenizer_config.json").is_file()
+    source = directory if saved else config.model_name
     try:
-        return _prepare_tokenizer(AutoTokenizer.from_pretrained(source))
+        tokenizer = AutoTokenizer.from_pretrained(source, **({} if saved else hub))
     except Exception as err:
         raise OSError(f"{directory}: could not load the tokenizer from {str(source)!r} "
                       f"({type(err).__name__}: {err})") from err
+    if not saved:  # a backbone's tokenizer lacks the markers; the checkpoint's embeddings have them
+        tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
+    return _prepare_tokenizer(tokenizer)
 
 
-def _encoder_from_config(config: GLiNERConfig, directory: Path) -> nn.Module:
+def _check_tokenizer(directory: Path, config: GLiNERConfig, tokenizer, encoder: nn.Module, check_size: bool) -> None:
+    """A tokenizer that does not fit the checkpoint (a vocabulary file missing, another backbone's) fails
+    here, naming the files, instead of predicting garbage."""
+    ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
+    rows = encoder.get_input_embeddings().num_embeddings
+    files = sorted(p.name for p in directory.glob("*tok*")) + sorted(p.name for p in directory.glob("vocab*"))
+    problem = None
+    if ent_id != config.class_token_index:
+        problem = (f"class_token_index={config.class_token_index} but the tokenizer maps {config.ent_token!r} "
+                   f"to {ent_id}")
+    elif check_size and len(tokenizer) > rows:
+        problem = f"the tokenizer has {len(tokenizer)} tokens, more than the encoder's {rows} embeddings"
+    elif check_size and len(tokenizer) < rows // 2:
+        problem = f"the tokenizer has only {len(tokenizer)} tokens for the encoder's {rows} embeddings"
+    if problem:
+        hint = "" if (directory / "tokenizer.json").is_file() else " (tokenizer.json is missing)"
+        raise ValueError(f"{directory / 'gliner_config.json'}: the saved tokenizer does not fit the checkpoint: "
+                         f"{problem}{hint}; tokenizer files there: {files or 'none'}")
+
+
+def _encoder_from_config(config: GLiNERConfig, directory: Path, hub: dict | None = None,
+                         attn_implementation: str | None = None) -> nn.Module:
     """Build the (randomly initialised) encoder from the saved encoder_config; weights come after."""
     from transformers import AutoConfig, AutoModel
 
     if config.encoder_config is None:  # old checkpoints: the backbone's config from the hub
-        encoder_config = AutoConfig.from_pretrained(config.model_name)
+        encoder_config = AutoConfig.from_pretrained(config.model_name, **(hub or {}))
         if config.vocab_size != -1:
             encoder_config.vocab_size = config.vocab_size
     else:
@@ -372,17 +505,26 @@ def _encoder_from_config(config: GLiNERConfig, directory: Path) -> nn.Module:
             encoder_config = AutoConfig.for_model(model_type, **values)
         except (ValueError, TypeError) as err:
             raise ValueError(f"{directory / 'gliner_config.json'}: encoder_config: {err}") from None
-    return AutoModel.from_config(encoder_config)
+    if attn_implementation is None:
+        return AutoModel.from_config(encoder_config)
+    return AutoModel.from_config(encoder_config, attn_implementation=attn_implementation)
 
 
-def _load_weights(directory: Path, model: nn.Module, map_location: str) -> dict:
-    """Read model.safetensors (or the reference's pytorch_model.bin) and check it fits the model."""
+def _load_weights(directory: Path, model: nn.Module, map_location: str, strict: bool = True,
+                  variant: str | None = None) -> dict:
+    """Read model.safetensors (or model.<variant>.safetensors, or the reference's pytorch_model.bin) and
+    check it fits the model; with strict=False what is missing keeps its initial value, with a warning."""
     safetensors_file, torch_file = directory / "model.safetensors", directory / "pytorch_model.bin"
+    if variant is not None and (directory / f"model.{variant}.safetensors").is_file():
+        safetensors_file = directory / f"model.{variant}.safetensors"
+    elif variant is not None:
+        warnings.warn(f"{directory}: no model.{variant}.safetensors; loading the default weights cast to {variant}",
+                      stacklevel=3)
     path = safetensors_file if safetensors_file.is_file() else torch_file
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: no weights (expected model.safetensors or pytorch_model.bin)")
     try:
-        if path == safetensors_file:
+        if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             state = load_file(path, device=map_location)
@@ -400,10 +542,12 @@ def _load_weights(directory: Path, model: nn.Module, map_location: str) -> dict:
             state[key] = expected[key]
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        message = f"{path}: weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message + " (strict=False: missing ones keep their initial values)", stacklevel=3)
+        state = {k: v for k, v in state.items() if k in expected}
     for key, tensor in state.items():
         if tensor.shape != expected[key].shape:
             raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(expected[key].shape)}")
     return state
-
-

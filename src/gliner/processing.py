@@ -7,6 +7,7 @@ pre-split words (as the reference does), and each word is represented by its fir
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,17 @@ WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 # runs of other word characters are still split as above.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
 CJK_PATTERN = re.compile(rf"[{_CJK}]|(?:[^\W{_CJK}])+(?:[-_](?:[^\W{_CJK}])+)*|\S")
+
+
+# A fast tokenizer keeps its padding/truncation settings in shared state that each call rewrites, so
+# concurrent calls (threads sharing one model) can pad with another call's settings: calls are serialised.
+TOKENIZER_LOCK = threading.RLock()
+
+
+def tokenize(tokenizer, *args, **kwargs):
+    """`tokenizer(*args, **kwargs)` under TOKENIZER_LOCK."""
+    with TOKENIZER_LOCK:
+        return tokenizer(*args, **kwargs)
 
 
 def split_words(text: str, splitter: str = "whitespace") -> list[tuple[str, int, int]]:
@@ -63,7 +75,8 @@ def encode(tokenizer, words: list[list[str]], labels: list[list[str]], ent_token
     sub-token, 0 elsewhere, as the reference) and text_lengths (words per row).
     """
     prompts = [prompt_words(row_labels, ent_token, sep_token) for row_labels in labels]
-    enc = tokenizer(
+    enc = tokenize(
+        tokenizer,
         [p + w for p, w in zip(prompts, words)],
         is_split_into_words=True,
         truncation=True,
@@ -92,7 +105,7 @@ def _check_not_truncated(tokenizer, row: int, words: list[str], row_mask: torch.
     a zero vector, as in the reference) or was cut off by truncation, which is an error."""
     placed = set(row_mask[row_mask > 0].tolist())
     missing = [i for i in range(len(words)) if i + 1 not in placed]
-    ids = tokenizer([words[i] for i in missing], add_special_tokens=False)["input_ids"]
+    ids = tokenize(tokenizer, [words[i] for i in missing], add_special_tokens=False)["input_ids"]
     cut = [i for i, tokens in zip(missing, ids) if tokens]
     if cut:
         raise ValueError(f"row {row}: the tokenizer truncated the input at word {cut[0]} ({len(words)} words, "

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import replace_dir
+from .atomic import replace_dir, umask
 from .processing import collate
 
 DEFAULTS = dict(
@@ -81,15 +81,21 @@ DEFAULTS = dict(
 RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device", "num_threads"}
 
 
-def check_params(params: dict, source: str = "params") -> dict:
-    """Merge params over DEFAULTS and fail fast, naming the key, on anything wrong."""
-    unknown = sorted(set(params) - set(DEFAULTS))
+def check_params(params: dict, source: str = "params", check_files: bool = True) -> dict:
+    """Merge params over DEFAULTS and fail fast, naming the key, on anything wrong (with
+    check_files=False, a train_file that does not exist yet passes: a stage's inputs may come later)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"{source}: expected a mapping of parameters, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(DEFAULTS), key=str)
     if unknown:
         raise ValueError(f"{source}: unknown parameter {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
     p = {**DEFAULTS, **params}
-    if not p["train_file"]:
-        raise ValueError(f"{source}: train_file: required (a span-JSONL training file)")
-    if not Path(p["train_file"]).is_file():
+    if not p["train_file"] or not isinstance(p["train_file"], (str, os.PathLike)):
+        raise ValueError(f"{source}: train_file: required (a span-JSONL training file), got {p['train_file']!r}")
+    for key, nullable in (("output_dir", False), ("backbone", True), ("model_name", True), ("dvclive_dir", True)):
+        if not (nullable and p[key] is None) and not (isinstance(p[key], (str, os.PathLike)) and str(p[key])):
+            raise ValueError(f"{source}: {key}: must be a path{' or null' if nullable else ''}, got {p[key]!r}")
+    if check_files and not Path(p["train_file"]).is_file():
         raise FileNotFoundError(f"{source}: train_file: {p['train_file']} does not exist")
     for key in ("max_len", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
@@ -258,6 +264,7 @@ def save_checkpoint(directory: Path, model, optimizer, scheduler, step: int, par
     order is a function of (seed, position), so the step number is all a resumed run needs."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the checkpoint is an ordinary folder
     try:
         model.save_pretrained(tmp / "model")
         state = {"step": step, "params": params, "history": history, "optimizer": optimizer.state_dict(),
@@ -327,6 +334,8 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     out = Path(p["output_dir"])
 
     examples = load_jsonl(p["train_file"])
+    if not examples:
+        raise ValueError(f"{source}: train_file: {p['train_file']} has no examples")
     if p["skip_empty"]:  # silver corpora are half entity-less sentences, Pile-NER has none: on a
         # small step budget they cost an encoder pass each and teach only "no entity here"
         examples = [ex for ex in examples if ex["ner"]]
@@ -433,12 +442,29 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
 
 
 # ---------------------------------------------------------------------------------- command line
-def load_config(spec: str) -> dict:
-    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`)."""
+def read_yaml(path) -> dict:
+    """A YAML file whose top level is a mapping; bad bytes or YAML fail as 'path:line: ...'."""
     import yaml
 
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ValueError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(values).__name__}")
+    return values
+
+
+def load_config(spec: str) -> dict:
+    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`)."""
     path, _, section = spec.partition(":")
-    values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    values = read_yaml(path)
     if section:
         if section not in values:
             raise ValueError(f"{path}: no section {section!r}")
