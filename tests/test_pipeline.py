@@ -140,3 +140,63 @@ def test_a_notebook_runs_with_the_kernel_in_notebooks(tmp_path):
                    resources={"metadata": {"path": str(tmp_path / "notebooks")}}).execute()
     assert (tmp_path / "reports" / "figures" / "type_count.png").stat().st_size > 1000
     assert not (tmp_path / "notebooks" / "reports").exists()  # nothing written relative to the kernel's folder
+
+
+def test_profile_values_reach_commands_that_read_params_yaml(params_file, monkeypatch):
+    """`python -m gliner.train --config params.yaml:train` (the README's torchrun line) and the
+    multilingual data stage read the selected profile's values, not the base section's."""
+    from gliner import multilingual, train
+
+    edit(params_file, lambda p: p.update(profile="tiny"))
+    assert train.load_config(f"{params_file}:train")["max_steps"] == 4
+    seen = {}
+    monkeypatch.setattr(multilingual, "prepare", lambda raw, out, langs, **kw: seen.update(kw) or {})
+    multilingual.main(["prepare", "raw", "out", "--params", str(params_file)])
+    assert seen == {"max_sentences": yaml.safe_load(params_file.read_text())["profiles"]["tiny"]["multilingual"]["max_examples_per_language"]}
+
+
+@pytest.mark.slow
+def test_paper_smoke_profile_runs_the_hub_path_to_table_1(tmp_path):
+    """The gpu profile's path, everything but the download: the hub source on local files in the
+    corpora's own formats, a toy DeBERTa-v2 with a SentencePiece tokenizer, `dvc repro` to the
+    Table 1- and Table 3-shaped tables."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("dvc.yaml", "params.yaml", "notebooks", "src", ".dvc/config", "data.dvc", ".dvcignore",
+                 "tests/fixtures/paper_smoke"):
+        source, target = REPO / name, work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    edit(work / "params.yaml", lambda p: p.update(profile="paper-smoke"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1"}
+    run = lambda *cmd: subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True, text=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-q", "--allow-empty", "-m", "init")
+    (work / "data").mkdir()  # the offline corpora are a dependency of the data stage; the hub source does not read them
+    (work / "data.dvc").unlink()
+    try:
+        run("dvc", "repro", "zero_shot_eval")
+    except subprocess.CalledProcessError as err:
+        pytest.fail(f"{err.cmd} failed:\n{err.stdout[-3000:]}\n{err.stderr[-3000:]}")
+    config = json.loads((work / "models" / "main" / "model" / "gliner_config.json").read_text())
+    assert config["encoder_config"]["model_type"] == "deberta-v2"
+    assert (work / "models" / "main" / "model" / "spm.model").is_file() or "DebertaV2" in (
+        work / "models" / "main" / "model" / "tokenizer_config.json").read_text()
+    zero_shot = json.loads((work / "reports" / "metrics" / "zero_shot.json").read_text())
+    table1 = zero_shot["table1"]["trained"]
+    assert set(table1) == {"crossner_ai", "crossner_literature", "crossner_music", "crossner_politics",
+                           "crossner_science", "mit_movie", "mit_restaurant", "average"}
+    assert all(row["gold"] > 0 for row in table1.values())
+    assert set(zero_shot["table3"]["trained"]) == {"multiconer_en", "average"}
+    assert zero_shot["paper"]["table1_ood_f1"]["GLiNER-L 0.3B"] == 60.9
+    data = json.loads((work / "reports" / "metrics" / "data.json").read_text())
+    assert data["train_pile_ner"]["distinct_types"] > 10
+    assert "changed" not in run("dvc", "status", "zero_shot_eval").stdout
+
+
+def test_a_profiles_backbone_list_replaces_the_base_list(params_file):
+    """The gpu profile names its multilingual backbones; the base section's are not run beside them."""
+    edit(params_file, lambda p: p.update(profile="gpu"))
+    gpu = yaml.safe_load(params_file.read_text())["profiles"]["gpu"]["multilingual"]["backbones"]
+    assert stage_params("multilingual", params_file)["backbones"] == gpu

@@ -8,11 +8,15 @@ every loader also reads the corpus's own files from disk.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
+from functools import partial
 from pathlib import Path
 
-from .data import (_fail, load_jsonl, load_label_map, read_conll, read_json, split_words, tags_to_spans, text_lines,
-                   validate_example)
+from .atomic import atomic_write_all
+from .data import (_fail, corpus_stats, jsonl_text, load_jsonl, load_label_map, read_conll, read_json, split_words,
+                   tags_to_spans, text_lines, validate_example)
 
 
 def _hub(hub_id: str, config: str | None, split: str, local_hint: str):
@@ -200,3 +204,116 @@ def load_multiconer(data_dir, lang: str, split: str = "test") -> list[dict]:
     coarse = list(spec["coarse"].values())
     labels = coarse if {s[2] for e in examples for s in e["ner"]} <= set(coarse) else list(spec["fine"].values())
     return [{**e, "labels": labels} for e in examples]  # every type is in the set chosen: still valid
+
+
+# ----------------------------------------------------------------------------------- the `hub` data stage
+
+_LAYOUT = "<local_dir>/pile-ner.json, <local_dir>/crossner/<domain>/<split>.txt, <local_dir>/mit/<name>.bio"
+
+
+def _load(where: str, key: str, what: str, load):
+    """load(); its error prefixed by the params key, and a hub failure told how to use local copies instead."""
+    try:
+        return load()
+    except (RuntimeError, ImportError) as e:  # _hub: no network, no datasets cache, or no `datasets`
+        cause = e.__cause__ or e
+        raise RuntimeError(f"{where}.local_dir: could not load {what} from the Hugging Face hub "
+                           f"({type(cause).__name__}: {cause}). Without a network, set `{where}.local_dir` to a "
+                           f"folder laid out as {_LAYOUT} (see gliner.converters.prepare_hub_corpora)") from e
+    except ValueError as e:
+        raise ValueError(f"{where}.{key}: {e}") from e
+
+
+def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=None, max_train_examples=None,
+                        crossner=("ai", "literature", "music", "politics", "science"), mit=("movie", "restaurant"),
+                        multiconer_dir=None, multiconer_langs=(), split="test", where="prepare.hub") -> dict:
+    """The paper's own corpora in the span format, so that training and Table 1 / Table 3 run on what it reports.
+
+    Pile-NER (`train`, a hub id) is loaded first, so an offline machine fails at once; then the CrossNER
+    domains and MIT corpora (split `split`), and MultiCoNER's `multiconer_langs` from `multiconer_dir` (its
+    own `<lang>_<split>.conll` files; none without it). Everything is written together at the end. With
+    `local_dir`, nothing touches the hub; it holds the corpora's release files:
+
+        <local_dir>/pile-ner.json                  the hub repo's train.json: a JSON list of span rows
+                                                   (or Universal-NER/Pile-NER-type conversation rows)
+        <local_dir>/crossner/<domain>/<split>.txt  CrossNER's ner_data/ ('word<TAB>BIO-tag'; dev, not validation)
+        <local_dir>/mit/<name>.bio                 MIT's .bio file of the split ('B-Actor<TAB>steve', tag first),
+                                                   e.g. engtest.bio for movie, restauranttest.bio for restaurant
+    """
+    def need(ok, key, msg):
+        if not ok:
+            raise ValueError(f"{where}.{key}: {msg}")
+
+    is_path = lambda v: isinstance(v, (str, os.PathLike)) and str(v).strip() != ""
+    need(is_path(out_dir), "out_dir", f"must be a path, got {out_dir!r}")
+    need(isinstance(train, str) and train.strip(), "train", f"must be a hub id, got {train!r}")
+    need(local_dir is None or is_path(local_dir), "local_dir", f"must be a path or null, got {local_dir!r}")
+    need(max_train_examples is None or type(max_train_examples) is int and max_train_examples > 0,
+         "max_train_examples", f"must be a positive integer or null, got {max_train_examples!r}")
+    need(isinstance(split, str) and split.strip(), "split", f"must be a split name, got {split!r}")
+    crossner_hub, domains = load_label_map("crossner")["hub_id"], load_label_map("crossner")["domains"]
+    corpora = load_label_map("mit")["corpora"]
+    for key, names, known in (("crossner", crossner, domains), ("mit", mit, corpora),
+                              ("multiconer_langs", multiconer_langs, None)):
+        need(isinstance(names, (list, tuple)) and all(isinstance(n, str) and n for n in names)
+             and len(set(names)) == len(names), key, f"must be a list of distinct names, got {names!r}")
+        for n in names:
+            need(known is None or n in known, key, f"unknown corpus {n!r} (known: {', '.join(known or ())})")
+    for n in mit:
+        need(local_dir is not None or corpora[n]["hub_id"], "mit", f"MIT {n} is not on the Hugging Face hub under "
+             f"the reference's ids: set `{where}.local_dir` to a folder holding mit/{n}.bio, the release's .bio "
+             f"file of the split (layout: {_LAYOUT}), or drop {n} from `{where}.mit`")
+    need(multiconer_dir is None or is_path(multiconer_dir) and Path(multiconer_dir).is_dir(), "multiconer_dir",
+         f"{multiconer_dir}: not a directory (MultiCoNER's own release folder)")
+    need(multiconer_dir is None or multiconer_langs, "multiconer_langs", "name the languages to read (e.g. [en])")
+    langs = multiconer_langs if multiconer_dir is not None else ()  # without MultiCoNER's files, no Table 3
+
+    root = None if local_dir is None else Path(local_dir)
+    local = {}  # corpus -> the local file it is read from
+    if root is not None:
+        need(root.is_dir(), "local_dir", f"{root}: not a directory (lay it out as {_LAYOUT})")
+        local["train_pile_ner"] = root / "pile-ner.json"
+        name = "dev" if split == "validation" else split
+        local.update({f"crossner_{d}": root / "crossner" / d / f"{name}.txt" for d in crossner})
+        local.update({f"mit_{n}": root / "mit" / f"{n}.bio" for n in mit})
+        missing = [p for p in local.values() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{where}.local_dir: {missing[0]}: no such file (lay {root} out as {_LAYOUT})")
+    for lang in langs:
+        found = sorted(Path(multiconer_dir).rglob(f"{lang.lower()}_{split}.conll"))
+        need(len(found) == 1, "multiconer_dir",
+             f"expected one {lang.lower()}_{split}.conll under {multiconer_dir}, found {len(found)}")
+        local[f"multiconer_{lang.lower()}"] = found[0]
+
+    # corpus -> (the params key its errors name, what it is, its loader); the training corpus first
+    key = lambda name: name if root is None else "local_dir"
+    jobs = {"train_pile_ner": (key("train"), train, partial(load_pile_ner, str(local.get("train_pile_ner", train)),
+                                                            max_train_examples))}
+    jobs.update({f"crossner_{d}": (key("crossner"), f"CrossNER {d} ({crossner_hub}/{d})",
+                                   partial(load_crossner, d, split, root and root / "crossner")) for d in crossner})
+    jobs.update({f"mit_{n}": (key("mit"), f"MIT {n} ({corpora[n]['hub_id']})",
+                              partial(load_mit, n, split, local.get(f"mit_{n}"))) for n in mit})
+    jobs.update({f"multiconer_{lang.lower()}": ("multiconer_dir", f"MultiCoNER {lang}",
+                                                partial(load_multiconer, multiconer_dir, lang, split)) for lang in langs})
+    sets = {name: _load(where, param, what, load) for name, (param, what, load) in jobs.items()}
+    # Pile-NER's labels were written by a language model: silver, and marked so wherever it is shown
+    sets["train_pile_ner"] = [{**row, "silver": True, "source": row.get("source", "pile-ner")} for row in sets["train_pile_ner"]]
+
+    out = Path(out_dir)  # every file is made first and written last, all together (see atomic_write_all)
+    paths = {name: out / f"{name}.jsonl" for name in sets}
+    files = {paths[name]: jsonl_text(paths[name], rows) for name, rows in sets.items()}
+    paths["stats"] = out / "stats.json"
+    files[paths["stats"]] = json.dumps({name: corpus_stats(rows) for name, rows in sets.items()}, indent=1) + "\n"
+    sha256 = lambda data: hashlib.sha256(data).hexdigest()
+    source = lambda name: ({"source": str(local[name]), "source_sha256": sha256(local[name].read_bytes())}
+                           if name in local else {"source": jobs[name][1]})
+    manifest = {
+        "params": {"train": train, "local_dir": local_dir and str(local_dir), "max_train_examples": max_train_examples,
+                   "crossner": list(crossner), "mit": list(mit), "multiconer_dir": multiconer_dir and str(multiconer_dir),
+                   "multiconer_langs": list(langs), "split": split},
+        "corpora": {name: {**source(name), "examples": len(rows)} for name, rows in sets.items()},
+        "files": {name: sha256(files[path].encode("utf-8")) for name, path in sorted(paths.items())}}
+    paths["manifest"] = out / "manifest.json"
+    files[paths["manifest"]] = json.dumps(manifest, indent=1) + "\n"
+    atomic_write_all(files)
+    return {name: str(path) for name, path in paths.items()}

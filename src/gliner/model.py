@@ -454,7 +454,16 @@ def _download(hub_id: str, **hub_kwargs) -> Path:
 
 
 def _load_tokenizer(directory: Path, config: GLiNERConfig, from_directory: bool, hub: dict):
-    """The checkpoint's own tokenizer, or (none saved, or load_tokenizer=False) the backbone's."""
+    """The checkpoint's own tokenizer, or (none saved, or load_tokenizer=False) the backbone's.
+
+    A released checkpoint without tokenizer files (GLiNER v1 such as urchade/gliner_base; v2.1 ones
+    loaded with load_tokenizer=False) uses `model_name`'s tokenizer plus the markers the reference
+    adds, "[FLERT]", <<ENT>>, <<SEP>> in that order (v1 got "[FLERT]" from flair), so <<ENT>> is the
+    backbone's size + 1 (class_token_index 128002 for DeBERTa-v3, 250103 for mDeBERTa-v3); our own
+    checkpoints add only the two markers, and the config's class_token_index tells which. A config
+    without class_token_index or vocab_size (v1) gets them as the reference sets them: the embeddings
+    follow the tokenizer.
+    """
     from transformers import AutoTokenizer
 
     saved = from_directory and (directory / "tokenizer_config.json").is_file()
@@ -462,11 +471,30 @@ def _load_tokenizer(directory: Path, config: GLiNERConfig, from_directory: bool,
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **({} if saved else hub))
     except Exception as err:
-        raise OSError(f"{directory}: could not load the tokenizer from {str(source)!r} "
-                      f"({type(err).__name__}: {err})") from err
-    if not saved:  # a backbone's tokenizer lacks the markers; the checkpoint's embeddings have them
-        tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
+        if saved:
+            raise OSError(f"{directory}: could not load the tokenizer from {str(source)!r} "
+                          f"({type(err).__name__}: {err})") from err
+        why = "load_tokenizer=False" if not from_directory else "the checkpoint has no tokenizer files"
+        raise OSError(f"{directory}: {why}, so the tokenizer comes from model_name={config.model_name!r} "
+                      f"(Hugging Face hub or its cache{', local_files_only=True' if hub.get('local_files_only') else ''}), "
+                      f"which could not be loaded ({type(err).__name__}: {_first_line(err)}). Offline? Put the backbone "
+                      "into a hub cache (from_pretrained(..., cache_dir=..., local_files_only=True)), or save a "
+                      "tokenizer into the checkpoint directory.") from None
+    # a backbone's tokenizer lacks the markers (a saved one has them, unless the config is untrained)
+    if (not saved or config.class_token_index == -1) and config.ent_token not in tokenizer.get_added_vocab():
+        markers = [config.ent_token, config.sep_token]
+        if config.class_token_index in (-1, len(tokenizer) + 1):  # the reference's (and v1's) "[FLERT]" first
+            markers.insert(0, "[FLERT]")
+        tokenizer.add_tokens(markers, special_tokens=True)
+    if -1 in (config.vocab_size, config.class_token_index):  # v1: the reference resizes to the tokenizer
+        config.vocab_size = len(tokenizer)
+        if isinstance(config.encoder_config, dict):
+            config.encoder_config["vocab_size"] = len(tokenizer)
     return _prepare_tokenizer(tokenizer)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [""])[0]
 
 
 def _check_tokenizer(directory: Path, config: GLiNERConfig, tokenizer, encoder: nn.Module, check_size: bool) -> None:
@@ -494,8 +522,16 @@ def _encoder_from_config(config: GLiNERConfig, directory: Path, hub: dict | None
     """Build the (randomly initialised) encoder from the saved encoder_config; weights come after."""
     from transformers import AutoConfig, AutoModel
 
-    if config.encoder_config is None:  # old checkpoints: the backbone's config from the hub
-        encoder_config = AutoConfig.from_pretrained(config.model_name, **(hub or {}))
+    if config.encoder_config is None:  # released checkpoints (v1, v2.1): the backbone's config from the hub
+        try:
+            encoder_config = AutoConfig.from_pretrained(config.model_name, **(hub or {}))
+        except Exception as err:
+            offline = ", local_files_only=True" if (hub or {}).get("local_files_only") else ""
+            raise OSError(f"{directory / 'gliner_config.json'}: encoder_config is null, so the encoder's config comes "
+                          f"from model_name={config.model_name!r} (Hugging Face hub or its cache{offline}), which could "
+                          f"not be loaded ({type(err).__name__}: {_first_line(err)}). Offline? Put the backbone into a "
+                          "hub cache (from_pretrained(..., cache_dir=..., local_files_only=True)), or write the "
+                          "backbone's config into gliner_config.json as encoder_config.") from None
         if config.vocab_size != -1:
             encoder_config.vocab_size = config.vocab_size
     else:

@@ -302,7 +302,7 @@ def silver_set(nlp, texts, lang: str, source: str, max_sentences: int, min_words
         example["ner"] = [s for s in example["ner"] if s[2] in labels]
         rows.append({**example, "lang": lang, "source": source, "split": "test", "id": doc_id,
                      "silver": True, "labels": labels})
-        if len(rows) >= max_sentences:
+        if max_sentences is not None and len(rows) >= max_sentences:
             break
     return rows
 
@@ -320,8 +320,9 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
         raise ValueError(f"multilingual.{unknown[0]}: unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
     P = {**DEFAULTS, **params}
     for key, value in P.items():
-        if type(value) is not int or value < 1:
-            raise ValueError(f"multilingual.{key}: must be a positive integer, got {value!r}")
+        if (type(value) is not int or value < 1) and not (key == "max_sentences" and value is None):
+            raise ValueError(f"multilingual.{key}: must be a positive integer{' or null (all)' if key == 'max_sentences' else ''}, "
+                             f"got {value!r}")
     raw = Path(raw_dir)
     if not (raw / "SOURCES.json").exists():
         raise FileNotFoundError(f"{raw}: no SOURCES.json; run `python -m gliner.multilingual build-raw {raw}` first")
@@ -377,12 +378,19 @@ def main(argv=None):
     prep.add_argument("out_dir", nargs="?", default="prepared/multilingual")
     prep.add_argument("--languages", default="ja,es,fr,ru")
     prep.add_argument("--max-sentences", type=int, default=DEFAULTS["max_sentences"])
+    prep.add_argument("--params", help="take --max-sentences from this params file's multilingual."
+                                       "max_examples_per_language, its profile applied (what the dvc stage runs)")
     args = ap.parse_args(argv)
     if args.cmd == "build-raw":
         print(build_raw(args.raw_dir))
     else:
+        max_sentences = args.max_sentences
+        if args.params:
+            from .pipeline import stage_params
+
+            max_sentences = stage_params("multilingual", args.params)["max_examples_per_language"]
         print(json.dumps(prepare(args.raw_dir, args.out_dir, args.languages.split(","),
-                                 max_sentences=args.max_sentences), indent=1))
+                                 max_sentences=max_sentences), indent=1))
 
 
 if __name__ == "__main__":

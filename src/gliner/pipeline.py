@@ -16,7 +16,10 @@ from pathlib import Path
 
 from .atomic import atomic_write
 
-PROFILES = ("cpu", "gpu", "tiny")
+PROFILES = ("cpu", "gpu", "tiny", "paper-smoke")
+SOURCES = ("offline", "hub")  # prepare.source: the corpora pinned by data.dvc, or the paper's (gliner.converters)
+# Notebooks with a variant for the hub source: same stage, same outputs, the paper's corpora.
+HUB_NOTEBOOKS = {"01_prepare_data": "01_prepare_hub", "03_zero_shot_eval": "03_zero_shot_eval_hub"}
 
 
 def _positive_int(v):
@@ -76,10 +79,15 @@ SCHEMAS = {
 }
 
 
+# Mappings that name runs (one per entry) are replaced by a profile's, not merged into the base's.
+REPLACED_BY_PROFILE = {"backbones"}
+
+
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        deep = isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_BY_PROFILE
+        out[key] = _merge(out[key], value) if deep else value
     return out
 
 
@@ -122,6 +130,9 @@ def read_params(path="params.yaml") -> tuple[dict, str]:
             raise ValueError(f"{path}: profiles.{profile}.{stage}: no such section")
         if not isinstance(values, dict):
             raise ValueError(f"{path}: profiles.{profile}.{stage}: must be a mapping of parameters, got {type(values).__name__}")
+        if "values" in values:
+            raise ValueError(f"{path}: profiles.{profile}.{stage}.values: dvc.yaml's foreach reads the base list; "
+                             f"change {stage}.values instead")
         merged[stage] = _merge(merged[stage], values)
     return merged, profile
 
@@ -136,7 +147,12 @@ def stage_params(stage: str, path="params.yaml") -> dict:
     if stage == "prepare":
         from .offline import check_params
 
-        check_params({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir")}, where)
+        values.setdefault("source", "offline")
+        values.setdefault("hub", {})
+        if values["source"] not in SOURCES:
+            raise ValueError(f"{where}.source: must be one of {', '.join(SOURCES)}, got {values['source']!r}")
+        _check_hub(values["hub"], f"{where}.hub")
+        check_params({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir", "source", "hub")}, where)
         for key in ("raw_dir", "out_dir"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise ValueError(f"{where}.{key}: must be a folder path, got {values.get(key, '(missing)')!r}")
@@ -158,6 +174,19 @@ def stage_params(stage: str, path="params.yaml") -> dict:
                 raise ValueError(f"{where}.{key}: must be {what}, got {values[key]!r}")
     values["profile"] = profile
     return values
+
+
+def _check_hub(hub, where: str) -> None:
+    """prepare.hub's keys are prepare_hub_corpora's arguments."""
+    import inspect
+
+    from .converters import prepare_hub_corpora
+
+    if not isinstance(hub, dict):
+        raise ValueError(f"{where}: must be a mapping of parameters, got {type(hub).__name__}")
+    known = set(inspect.signature(prepare_hub_corpora).parameters) - {"out_dir", "where"}
+    for key in sorted(set(hub) - known):
+        raise ValueError(f"{where}.{key}: unknown parameter (known: {', '.join(sorted(known))})")
 
 
 def ablation_train_params(stage: str, path="params.yaml", **changes) -> dict:
@@ -255,10 +284,14 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
 
 def run_notebook(name: str, parameters: dict | None = None) -> Path:
     """Execute notebooks/<name>.ipynb with papermill into reports/notebooks/ (a run per parameter set:
-    `05_k_sweep` with K=4 lands in `05_k_sweep_K4.ipynb`), from the repository root."""
+    `05_k_sweep` with K=4 lands in `05_k_sweep_K4.ipynb`), from the repository root. With
+    `prepare.source: hub`, the data and evaluation stages run their hub variant (HUB_NOTEBOOKS)."""
     import papermill
 
-    source = Path("notebooks") / f"{name}.ipynb"
+    if name in HUB_NOTEBOOKS and stage_params("prepare")["source"] == "hub":
+        source = Path("notebooks") / f"{HUB_NOTEBOOKS[name]}.ipynb"
+    else:
+        source = Path("notebooks") / f"{name}.ipynb"
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook (run from the repository root)")
     parameters = parameters or {}

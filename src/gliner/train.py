@@ -462,9 +462,16 @@ def read_yaml(path) -> dict:
 
 
 def load_config(spec: str) -> dict:
-    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`)."""
+    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`), with the
+    selected profile's overrides applied when the file is the pipeline's params.yaml."""
     path, _, section = spec.partition(":")
     values = read_yaml(path)
+    if section and "profiles" in values:  # the pipeline's params.yaml: its selected profile applies
+        from .pipeline import stage_params
+
+        values = stage_params(section, path)
+        values.pop("profile")
+        return values
     if section:
         if section not in values:
             raise ValueError(f"{path}: no section {section!r}")
