@@ -25,7 +25,8 @@ def untrained_candidates(words: int, seed: int = 0) -> torch.Tensor:
 
 
 def old_greedy_decode(cands: torch.Tensor, flat_ner: bool = True, multi_label: bool = False) -> list:
-    """The pre-issue-15 greedy_decode, kept here for comparison only."""
+    """The original quadratic greedy_decode (each candidate checked against every kept span): the
+    benchmark's baseline and tests/test_decoding.py's oracle."""
     def clash(a, b):
         if a[0] == b[0] and a[1] == b[1]:
             return not multi_label

@@ -4,6 +4,7 @@ import time
 import pytest
 import torch
 
+from bench.decode_speed import old_greedy_decode, untrained_candidates  # the quadratic original, as the oracle
 from gliner.decoding import candidates, greedy_decode
 
 # L=5 words, K=3 widths, C=2 labels; (start, width, label) -> probability
@@ -56,30 +57,6 @@ def test_empty():
 
 
 # ------------------------------------------------------------- equivalence with the old algorithm
-def _old_clash(a, b, flat_ner, multi_label):
-    if a[0] == b[0] and a[1] == b[1]:
-        return not multi_label
-    disjoint = a[0] > b[1] or b[0] > a[1]
-    if flat_ner:
-        return not disjoint
-    nested = (a[0] <= b[0] and a[1] >= b[1]) or (b[0] <= a[0] and b[1] >= a[1])
-    return not (disjoint or nested)
-
-
-def old_greedy_decode(cands, flat_ner=True, multi_label=False):
-    """The original quadratic greedy_decode: each candidate checked against every kept span."""
-    if cands.numel() == 0:
-        return []
-    order = torch.argsort(-cands[:, 3], stable=True)
-    kept = []
-    for start, end, label, score in cands[order].tolist():
-        span = (int(start), int(end), int(label), score)
-        if not any(_old_clash(span, other, flat_ner, multi_label) for other in kept):
-            kept.append(span)
-    kept.sort(key=lambda s: s[0])
-    return kept
-
-
 def random_candidates(rng):
     """A small candidate set, in random row order, rich in score ties, nested and crossing spans,
     (start, end) repeated with other labels, and now and then an exact duplicate row."""
@@ -114,14 +91,6 @@ def test_random_candidates_decode_as_the_old_algorithm():
 
 
 # ------------------------------------------------------------------------------------ scale
-def untrained_candidates(words, seed=0):
-    """~20 candidates per word (12 widths x 4 labels, ~42% above threshold), as an untrained head
-    gives; scores rounded to 2 decimals, so ties are everywhere."""
-    gen = torch.Generator().manual_seed(seed)
-    probs = (torch.rand(words, 12, 4, generator=gen) * 100).round() / 100
-    return candidates(probs, words, 0.58)
-
-
 def lines_run(fn, filename):
     """Python lines executed in `filename` (its generator expressions included) while fn() runs."""
     count = 0
@@ -154,7 +123,9 @@ def test_work_grows_linearly_with_candidates(flat_ner, multi_label):
 
 def test_work_count_sees_the_old_quadratic_algorithm():
     small, large = untrained_candidates(50), untrained_candidates(200)
-    work = [lines_run(lambda c=c: old_greedy_decode(c, True, False), __file__) for c in (small, large)]
+    import bench.decode_speed
+
+    work = [lines_run(lambda c=c: old_greedy_decode(c, True, False), bench.decode_speed.__file__) for c in (small, large)]
     assert work[1] / work[0] > 2 * len(large) / len(small)
 
 
