@@ -169,8 +169,34 @@ def test_a_bad_line_fails_naming_file_and_line_and_writes_nothing(tmp_path, hub_
 def test_max_train_examples_keeps_the_first_n(tmp_path, hub_calls):
     full = load_jsonl(prepare(tmp_path / "all", crossner=(), mit=())["train_pile_ner"])
     paths = prepare(tmp_path / "some", max_train_examples=7, crossner=["politics"], mit=["restaurant"],
-                    multiconer_langs=["de", "es"])  # without multiconer_dir (params.yaml's default), no MultiCoNER
+                    multiconer_langs=[])  # no languages: no MultiCoNER
     assert load_jsonl(paths["train_pile_ner"]) == full[:7]
     assert list(paths) == ["train_pile_ner", "crossner_politics", "mit_restaurant", "stats", "manifest"]
     assert json.loads(Path(paths["stats"]).read_text())["train_pile_ner"]["examples"] == 7
     assert json.loads(Path(paths["manifest"]).read_text())["params"]["max_train_examples"] == 7
+
+
+def test_multiconer_comes_from_local_dir_or_from_the_hub_repo_of_its_release_files(tmp_path, hub_calls, monkeypatch):
+    import huggingface_hub
+
+    local = prepare(tmp_path / "local", crossner=(), mit=(), multiconer_langs=["en"])  # <local_dir>/multiconer
+    snapshots = []
+
+    def snapshot(**kwargs):
+        snapshots.append(kwargs)
+        return str(SMOKE / "multiconer")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    hub = converters.prepare_hub_corpora(tmp_path / "hub", train=str(SMOKE / "pile-ner.json"), crossner=(), mit=(),
+                                         multiconer_langs=["en"])
+    assert snapshots == [{"repo_id": "tomaarsen/MultiCoNER", "repo_type": "dataset", "allow_patterns": ["*/en_test.conll"]}]
+    assert load_jsonl(hub["multiconer_en"]) == load_jsonl(local["multiconer_en"]) and hub_calls == []
+
+    def offline(**kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(RuntimeError, match=r"prepare\.hub\.local_dir: could not load MultiCoNER en \(tomaarsen/MultiCoNER\)"):
+        converters.prepare_hub_corpora(tmp_path / "off", train=str(SMOKE / "pile-ner.json"), crossner=(), mit=(),
+                                       multiconer_langs=["en"])
+    assert not (tmp_path / "off").exists()

@@ -35,6 +35,17 @@ def _hub(hub_id: str, config: str | None, split: str, local_hint: str):
             f"HF_DATASETS_OFFLINE=1, or {local_hint}") from e
 
 
+def _hub_files(repo_id: str, patterns: list[str]) -> Path:
+    """A hub dataset repo's files matching `patterns` (corpora kept there in their release formats)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=repo_id, repo_type="dataset", allow_patterns=patterns))
+    except Exception as e:  # offline, gated, unknown id: errors differ across huggingface_hub versions
+        raise RuntimeError(f"could not download {patterns} from the hub dataset {repo_id} "
+                           f"({type(e).__name__}: {e})") from e
+
+
 def from_hf_dataset(ds, label_map: dict | None = None, scheme: str = "BIO", tag_names=None,
                     tags_column: str | None = None, where: str = "", **fields) -> list[dict]:
     """Rows with `tokens` and integer tags (`ner_tags`, or `tags` as tner's corpora) to spans.
@@ -226,19 +237,23 @@ def _load(where: str, key: str, what: str, load):
 
 def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=None, max_train_examples=None,
                         crossner=("ai", "literature", "music", "politics", "science"), mit=("movie", "restaurant"),
-                        multiconer_dir=None, multiconer_langs=(), split="test", where="prepare.hub") -> dict:
+                        multiconer_dir=None, multiconer_langs=(), multiconer_hub="tomaarsen/MultiCoNER", split="test",
+                        where="prepare.hub") -> dict:
     """The paper's own corpora in the span format, so that training and Table 1 / Table 3 run on what it reports.
 
     Pile-NER (`train`, a hub id) is loaded first, so an offline machine fails at once; then the CrossNER
-    domains and MIT corpora (split `split`), and MultiCoNER's `multiconer_langs` from `multiconer_dir` (its
-    own `<lang>_<split>.conll` files; none without it). Everything is written together at the end. With
-    `local_dir`, nothing touches the hub; it holds the corpora's release files:
+    domains and MIT corpora (split `split`), and MultiCoNER's `multiconer_langs` (none: no Table 3) from its
+    release files `<LANG-Name>/<lang>_<split>.conll`: in `multiconer_dir`, else `<local_dir>/multiconer`,
+    else the hub dataset repo that holds them (`multiconer_hub`; MultiCoNER I, the paper's Table 3, is
+    tomaarsen/MultiCoNER). Everything is written together at the end. With `local_dir`, nothing touches
+    the hub; it holds the corpora's release files:
 
         <local_dir>/pile-ner.json                  the hub repo's train.json: a JSON list of span rows
                                                    (or Universal-NER/Pile-NER-type conversation rows)
         <local_dir>/crossner/<domain>/<split>.txt  CrossNER's ner_data/ ('word<TAB>BIO-tag'; dev, not validation)
         <local_dir>/mit/<name>.bio                 MIT's .bio file of the split ('B-Actor<TAB>steve', tag first),
                                                    e.g. engtest.bio for movie, restauranttest.bio for restaurant
+        <local_dir>/multiconer/<LANG-Name>/<lang>_<split>.conll   MultiCoNER's release files
     """
     def need(ok, key, msg):
         if not ok:
@@ -266,7 +281,11 @@ def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=No
     need(multiconer_dir is None or is_path(multiconer_dir) and Path(multiconer_dir).is_dir(), "multiconer_dir",
          f"{multiconer_dir}: not a directory (MultiCoNER's own release folder)")
     need(multiconer_dir is None or multiconer_langs, "multiconer_langs", "name the languages to read (e.g. [en])")
-    langs = multiconer_langs if multiconer_dir is not None else ()  # without MultiCoNER's files, no Table 3
+    need(isinstance(multiconer_hub, str) and multiconer_hub.strip(), "multiconer_hub",
+         f"must be a hub dataset id, got {multiconer_hub!r}")
+    langs = multiconer_langs
+    if multiconer_dir is None and local_dir is not None and langs:
+        multiconer_dir = Path(local_dir) / "multiconer"
 
     root = None if local_dir is None else Path(local_dir)
     local = {}  # corpus -> the local file it is read from
@@ -279,7 +298,7 @@ def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=No
         missing = [p for p in local.values() if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"{where}.local_dir: {missing[0]}: no such file (lay {root} out as {_LAYOUT})")
-    for lang in langs:
+    for lang in langs if multiconer_dir is not None else ():
         found = sorted(Path(multiconer_dir).rglob(f"{lang.lower()}_{split}.conll"))
         need(len(found) == 1, "multiconer_dir",
              f"expected one {lang.lower()}_{split}.conll under {multiconer_dir}, found {len(found)}")
@@ -293,8 +312,18 @@ def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=No
                                    partial(load_crossner, d, split, root and root / "crossner")) for d in crossner})
     jobs.update({f"mit_{n}": (key("mit"), f"MIT {n} ({corpora[n]['hub_id']})",
                               partial(load_mit, n, split, local.get(f"mit_{n}"))) for n in mit})
-    jobs.update({f"multiconer_{lang.lower()}": ("multiconer_dir", f"MultiCoNER {lang}",
-                                                partial(load_multiconer, multiconer_dir, lang, split)) for lang in langs})
+    fetched = {}  # without local files, MultiCoNER's release files come from the hub, one snapshot for all languages
+
+    def multiconer(lang):
+        if multiconer_dir is not None:
+            return load_multiconer(multiconer_dir, lang, split)
+        if "dir" not in fetched:
+            fetched["dir"] = _hub_files(multiconer_hub, [f"*/{code.lower()}_{split}.conll" for code in langs])
+        return load_multiconer(fetched["dir"], lang, split)
+
+    source = "multiconer_dir" if multiconer_dir is not None else "multiconer_hub"
+    jobs.update({f"multiconer_{lang.lower()}": (source, f"MultiCoNER {lang} ({multiconer_dir or multiconer_hub})",
+                                                partial(multiconer, lang)) for lang in langs})
     sets = {name: _load(where, param, what, load) for name, (param, what, load) in jobs.items()}
     # Pile-NER's labels were written by a language model: silver, and marked so wherever it is shown
     sets["train_pile_ner"] = [{**row, "silver": True, "source": row.get("source", "pile-ner")} for row in sets["train_pile_ner"]]
@@ -310,7 +339,7 @@ def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=No
     manifest = {
         "params": {"train": train, "local_dir": local_dir and str(local_dir), "max_train_examples": max_train_examples,
                    "crossner": list(crossner), "mit": list(mit), "multiconer_dir": multiconer_dir and str(multiconer_dir),
-                   "multiconer_langs": list(langs), "split": split},
+                   "multiconer_langs": list(langs), "multiconer_hub": multiconer_hub, "split": split},
         "corpora": {name: {**source(name), "examples": len(rows)} for name, rows in sets.items()},
         "files": {name: sha256(files[path].encode("utf-8")) for name, path in sorted(paths.items())}}
     paths["manifest"] = out / "manifest.json"
