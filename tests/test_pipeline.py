@@ -67,7 +67,8 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     """
     work = tmp_path / "repo"
     work.mkdir()
-    for name in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "src", ".dvc/config", "data.dvc", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", "README.md", "notebooks", "src", ".dvc/config", "data.dvc", ".dvcignore",
+                 "tests/fixtures/paper_smoke"):
         source, target = REPO / name, work / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)

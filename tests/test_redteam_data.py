@@ -486,7 +486,7 @@ def test_ablation_train_overrides_are_checked_with_their_place(params_file, chan
     ("- profile\n- eval\n", ": expected a mapping at the top level, got list"),
     ("profile: cpu\neval:\n", ": eval: must be a mapping of parameters, got NoneType"),
     ("profile: cpu\neval: [0.5]\n", ": eval: must be a mapping of parameters, got list"),
-    ("profile: [cpu]\neval: {}\n", ": profile: must be one of cpu, gpu, tiny, got ['cpu']"),
+    ("profile: [cpu]\neval: {}\n", ": profile: must be one of cpu, gpu, tiny, paper-smoke, got ['cpu']"),
     ("profile: tiny\neval: {}\nprofiles:\n  tiny: [eval]\n", ": profiles.tiny: must be a mapping of sections, got list"),
     ("profile: tiny\neval: {}\nprofiles:\n  tiny:\n    eval: 3\n", ": profiles.tiny.eval: must be a mapping of parameters, got int"),
     ("profile: cpu\neval: {}\n", ": eval.sets: missing"),
@@ -504,7 +504,7 @@ def test_params_yaml_non_utf8(tmp_path):
 
 
 def test_multilingual_prepare_params_types(tmp_path):
-    raises("multilingual.max_sentences: must be a positive integer, got '500'", ml.prepare, tmp_path, tmp_path / "o",
+    raises("multilingual.max_sentences: must be a positive integer or null (all), got '500'", ml.prepare, tmp_path, tmp_path / "o",
            max_sentences="500")
     raises("multilingual.batch_size: must be a positive integer, got True", ml.prepare, tmp_path, tmp_path / "o",
            batch_size=True)
