@@ -310,6 +310,9 @@ def test_config_overrides_and_dtype(local_backbone_ckpt):
     loaded = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8, dtype="bf16")
     assert (loaded.config.max_len, loaded.config.max_width) == (768, 8)
     assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
+    bf16 = [(e["start"], e["end"], e["label"]) for e in loaded.predict_entities(TEXT, LABELS, threshold=0.2)]
+    fp32 = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8).predict_entities(TEXT, LABELS, threshold=0.2)
+    assert bf16 and len(set(bf16) & {(e["start"], e["end"], e["label"]) for e in fp32}) >= len(fp32) // 2  # bf16 predicts, close to fp32
     assert {p.dtype for p in GLiNER.from_pretrained(ckpt, dtype=torch.float16).parameters()} == {torch.float16}
 
 
