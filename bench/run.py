@@ -49,6 +49,7 @@ from bench import corpus  # noqa: E402
 from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv, reproducible_env  # noqa: E402
 from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
 from bench.timing import take_turns, timed  # noqa: E402
+from gliner.pipeline import write_json  # noqa: E402
 
 SETTINGS = {
     # the default: under 15 minutes on an idle 2-core machine (torch.compile's first calls take ~1 minute)
@@ -573,16 +574,6 @@ def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads:
 
 
 # ---------------------------------------------------------------------------------- the run
-def write_json_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="every part on almost nothing (for make test)")
@@ -682,7 +673,7 @@ def main(argv=None) -> dict:
                               {"ours": result["training"]["ours"]["f1"], "no_bilstm": result["training"]["ours_no_lstm"]["f1"]})
     result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     result["wall_s"] = time.perf_counter() - t_start
-    write_json_atomic(result, args.out)
+    write_json(args.out, result)
     from bench.report import figure, markdown
 
     result = json.loads(args.out.read_text())  # render what was written

@@ -33,7 +33,8 @@ import torch
 
 from bench.refclient import ReferenceWorker, ensure_reference_venv
 from bench.run import (SETTINGS, f1_of, initial_checkpoint, prepare_data, replay_training, run_training, tiny_backbone,
-                       training_jobs, write_json_atomic)
+                       training_jobs)
+from gliner.pipeline import write_json
 
 
 def one_seed(args, s: dict, ref_python: Path, replay: bool) -> dict:
@@ -142,7 +143,7 @@ def main(argv=None) -> dict:
     result = {"settings": s, "seeds": seeds, "runs": {str(k): v for k, v in by_seed.items()},
               "f1_summary": print_report(s, seeds, by_seed, args.threads)}
     if args.out:
-        write_json_atomic(result, args.out)
+        write_json(args.out, result)
     return result
 
 

@@ -96,8 +96,7 @@ def checkpoint_to_read(directory: Path):
                 fcntl.flock(fd, fcntl.LOCK_SH)
             except OSError:  # a file system without locks: reading still works, unguarded
                 pass
-        ready = directory / READY
-        yield ready if (ready / "gliner_config.json").is_file() else directory
+        yield directory / READY if _committed(directory) else directory
     finally:
         if fd is not None:
             os.close(fd)
@@ -135,6 +134,11 @@ def write_checkpoint(directory: str | os.PathLike, write_files) -> Path:
     return directory
 
 
+def _committed(directory: Path) -> bool:
+    """Whether a save committed (its ready folder is complete) and its files are not all swapped in yet."""
+    return (directory / READY / "gliner_config.json").is_file()
+
+
 def _install(directory: Path) -> None:
     """Link every committed file over its final name, drop stale checkpoint files, remove the ready folder."""
     ready = directory / READY
@@ -155,7 +159,7 @@ def _install(directory: Path) -> None:
 
 def _recover(directory: Path) -> None:
     """Under the lock: finish a killed save's commit, remove a killed save's staging folder."""
-    if (directory / READY / "gliner_config.json").is_file():
+    if _committed(directory):
         _install(directory)
     else:
         shutil.rmtree(directory / READY, ignore_errors=True)

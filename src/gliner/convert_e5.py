@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import replace_dir, umask
+
 SPECIALS = {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"}
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])  # 18 bytes per 32 weights
 LAYER_TENSORS = ("q", "k", "v", "ao", "aln", "fi", "fo", "oln")
@@ -249,17 +251,9 @@ def convert(source_bin: str | None, out_dir: str) -> str:
         sha256 = hashlib.sha256(Path(source).read_bytes()).hexdigest()
         (tmp / "e5_source.json").write_text(json.dumps(
             {"source": os.path.basename(source), "bytes": os.path.getsize(source), "sha256": sha256}, indent=2))
-        umask = os.umask(0)
-        os.umask(umask)
         for path in [tmp, *tmp.iterdir()]:  # mkdtemp/safetensors leave 0700/0600; use the usual modes
-            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-        old = out.with_name(f".{out.name}.old") if out.exists() else None
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        if old:
-            shutil.rmtree(old)
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask())
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
