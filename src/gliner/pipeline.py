@@ -58,21 +58,34 @@ SCHEMAS = {
              "threshold": (lambda v: _fraction(v) and 0 < v < 1, "a number in (0, 1)"),
              "batch_size": (_positive_int, "a positive integer")},
     "k_sweep": {"values": (_int_list, "a non-empty list of positive integers (K, in words)"),
+                "sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
+                "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
                 "train": (_mapping, "a mapping of train parameters"),
                 "eval_max_examples": (_optional_int, "a positive integer or null"),
                 "speed_texts": (_positive_int, "a positive integer")},
     "negative_sampling": {"values": (_fraction_list, "a non-empty list of ratios in [0, 1]"),
+                          "sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
+                          "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
                           "train": (_mapping, "a mapping of train parameters"),
                           "eval_max_examples": (_optional_int, "a positive integer or null")},
     "data_scaling": {"values": (_int_list, "a non-empty list of positive integers (training sentences)"),
+                     "sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
+                     "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
                      "train": (_mapping, "a mapping of train parameters"),
                      "eval_max_examples": (_optional_int, "a positive integer or null")},
+    "type_dropping": {"values": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, bool) for x in v),
+                                 "a non-empty list of booleans (type dropping on / off)"),
+                      "sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
+                      "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
+                      "train": (_mapping, "a mapping of train parameters"),
+                      "eval_max_examples": (_optional_int, "a positive integer or null")},
     "type_count": {"values": (_int_list, "a non-empty list of positive integers (training types kept, most frequent first)"),
                    "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
                    "sets": (_str_list, "a non-empty list of prepared evaluation set names"),
                    "train": (_mapping, "a mapping of train parameters"),
                    "eval_max_examples": (_optional_int, "a positive integer or null")},
     "multilingual": {"backbones": (_mapping, "a mapping of name -> backbone path or hub id"),
+                     "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per backbone)"),
                      "train": (_mapping, "a mapping of train parameters"),
                      "max_examples_per_language": (_optional_int, "a positive integer or null")},
     "report": {"readme": (lambda v: isinstance(v, str), "a path")},
@@ -228,16 +241,30 @@ def eval_sets(names, prepared_dir="prepared", max_examples=None) -> dict:
     return {name: load_eval_set(Path(prepared_dir) / f"{name}.jsonl")[:max_examples] for name in names}
 
 
-def _best_of_sweep(sweep: dict) -> dict:
-    """The threshold of the sweep with the best F1 (short runs leave models under-confident)."""
-    best = max(sweep, key=lambda t: sweep[t]["f1"])
-    return {"best_threshold": float(best), "best_f1": sweep[best]["f1"]}
+def dev_sets_for(names, prepared_dir="prepared", max_examples=None) -> dict:
+    """The `dev_` twins that exist of the named evaluation sets (other documents, same types)."""
+    return eval_sets([f"dev_{n}" for n in names if (Path(prepared_dir) / f"dev_{n}.jsonl").exists()],
+                     prepared_dir, max_examples)
 
 
-def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dict | None = None, **changes) -> dict:
+def dev_threshold(result: dict) -> float:
+    """The sweep's threshold with the best F1 over all dev sets pooled (0.5 without dev sets):
+    short runs leave scores low, and the threshold that fits them is chosen on dev, never on test."""
+    from .evaluate import prf
+
+    if not result["datasets"]:
+        return 0.5
+    pooled = {t: prf(*(sum(m["sweep"][t][k] for m in result["datasets"].values()) for k in ("tp", "fp", "fn")))["f1"]
+              for t in next(iter(result["datasets"].values()))["sweep"]}
+    return float(max(pooled, key=lambda t: (pooled[t], -abs(float(t) - 0.5))))
+
+
+def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dict | None = None,
+                 dev_sets: dict | None = None, **changes) -> dict:
     """Train one ablation model (the main recipe, the stage's overrides, then `changes`), evaluate
-    it zero-shot on `sets` (default: the `eval` sets, cut to the stage's eval_max_examples) and
-    time its inference; return the metrics a stage writes.
+    it zero-shot on `sets` (default: the `eval` sets, cut to the stage's eval_max_examples) at 0.5
+    and at the threshold chosen on `dev_sets` (default: their `dev_` twins) and time its
+    inference; return the metrics a stage writes, with each sentence's counts under `per_example`.
     """
     import tempfile
     import time
@@ -257,16 +284,24 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
         device = "cuda" if torch.cuda.is_available() and params["device"] != "cpu" else "cpu"
         model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device)
     eval_params = stage_params("eval", params_file)
+    prepared = Path(params["train_file"]).parent
     if sets is None:
-        sets = eval_sets(eval_params["sets"], Path(params["train_file"]).parent, stage_values["eval_max_examples"])
+        sets = eval_sets(eval_params["sets"], prepared, stage_values["eval_max_examples"])
+    if dev_sets is None:
+        dev_sets = dev_sets_for(eval_params["sets"], prepared, stage_values.get("eval_max_examples"))
+    threshold = dev_threshold(evaluate(model, dev_sets, eval_params["threshold"], batch_size=eval_params["batch_size"],
+                                       progress=False))
     result = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"], progress=False)
     gold_widths = [e - s + 1 for examples in sets.values() for ex in examples for s, e, _ in ex["ner"]]
     metrics = {
         "run": run_name, "changes": changes, "train_steps": summary["step"], "final_loss": summary["final_loss"],
         "train_seconds": train_seconds, "overall": result["overall"],
         "gold_entities_within_max_width": sum(w <= params["max_width"] for w in gold_widths) / max(len(gold_widths), 1),
-        "datasets": {name: {"micro": m["micro"], "num_examples": m["num_examples"], **_best_of_sweep(m["sweep"])}
+        "datasets": {name: {"micro": m["micro"], "num_examples": m["num_examples"], "dev_threshold": threshold,
+                            "f1_at_dev_threshold": m["sweep"][str(threshold)]["f1"]}
                      for name, m in result["datasets"].items()},
+        "dev_sets": {name: len(examples) for name, examples in dev_sets.items()},
+        "per_example": result["per_example"],
     }
     if "speed_texts" in stage_values:  # texts/s of batch_predict_entities on the first set's sentences
         first = next(iter(sets.values()))
@@ -279,6 +314,27 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
             model.batch_predict_entities(texts, labels, batch_size=8)
             seconds.append(time.perf_counter() - started)
         metrics["inference_texts_per_s"] = len(texts) / min(seconds)
+    return metrics
+
+
+def run_study(stage: str, run_name: str, params_file="params.yaml", **changes) -> dict:
+    """`run_ablation` for each of the stage's `seeds` (0 .. n-1) on the same evaluation sentences;
+    evaluates on the stage's `sets` (null: `eval.sets`) and chooses thresholds on their `dev_`
+    twins; writes reports/metrics/<stage>/<run_name>.json (each seed, and `summary`: mean and
+    standard error per set) and the per-sentence counts that `studies.compare` reads."""
+    from .studies import counts_path, summarize
+
+    S, eval_params = stage_params(stage, params_file), stage_params("eval", params_file)
+    prepared = Path(ablation_train_params(stage, params_file)["train_file"]).parent
+    names = S["sets"] or eval_params["sets"]
+    sets = eval_sets(names, prepared, S["eval_max_examples"])
+    dev = dev_sets_for(names, prepared, S["eval_max_examples"])
+    runs = {str(seed): run_ablation(stage, f"{run_name}_seed{seed}", params_file, sets, dev, seed=seed, **changes)
+            for seed in range(S["seeds"])}
+    counts = {seed: run.pop("per_example") for seed, run in runs.items()}
+    metrics = {"run": run_name, "changes": changes, "seeds": runs, "summary": summarize(runs)}
+    path = write_json(Path("reports/metrics") / stage / f"{run_name}.json", metrics)
+    write_json(counts_path(path), counts)
     return metrics
 
 
@@ -295,7 +351,7 @@ def run_notebook(name: str, parameters: dict | None = None) -> Path:
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook (run from the repository root)")
     parameters = parameters or {}
-    suffix = "".join(f"_{key}{value}" for key, value in parameters.items())
+    suffix = "".join(f"_{key}{str(value).lower() if isinstance(value, bool) else value}" for key, value in parameters.items())
     target = Path("reports/notebooks") / f"{name}{suffix}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=".", kernel_name="python3")

@@ -1,0 +1,147 @@
+"""Statistics for the ablation studies: every value runs several seeds, so a figure shows a mean
+with its standard error and a difference between two values is called one only when its 95%
+interval (a paired bootstrap over evaluation sentences and seeds) excludes 0."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def f1(counts) -> np.ndarray:
+    """Micro F1 from (..., 3) arrays of summed (tp, fp, fn); 0 where there is no prediction and no gold."""
+    counts = np.asarray(counts, dtype=float)
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    denominator = 2 * tp + fp + fn
+    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+
+def paired_bootstrap(a, b, reps: int = 2000, seed: int = 0) -> dict:
+    """F1(b) - F1(a) on the same evaluation sentences: a and b are (seeds, sentences, 3) counts.
+
+    Each replicate draws the sentences with replacement (the same draw for both sides, which is
+    what makes it paired) and each side's seeds with replacement, and takes the mean over seeds
+    of the micro F1; the interval is the replicates' 2.5th to 97.5th percentile."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"paired_bootstrap: both sides need the same sentences, got {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    n = a.shape[1]
+    diffs = np.empty(reps)
+    for r in range(reps):
+        sentences = rng.integers(0, n, n)
+        side = [f1(x[rng.integers(0, len(x), len(x))][:, sentences].sum(axis=1)).mean() for x in (a, b)]
+        diffs[r] = side[1] - side[0]
+    diff = f1(b.sum(axis=1)).mean() - f1(a.sum(axis=1)).mean()
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": float(diff), "low": float(lo), "high": float(hi), "reps": reps,
+            "differs": bool(lo > 0 or hi < 0)}
+
+
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN with one value)."""
+    values = [float(v) for v in values]
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var / len(values))
+
+
+def summarize(runs: dict[str, dict]) -> dict:
+    """Per evaluation set, over the seeds of one value: F1 at 0.5 and at the dev-chosen threshold
+    (mean, standard error, per seed) and the gold count behind them."""
+    first = next(iter(runs.values()))["datasets"]
+    out = {}
+    for name in first:
+        f1s = [r["datasets"][name]["micro"]["f1"] for r in runs.values()]
+        dev = [r["datasets"][name]["f1_at_dev_threshold"] for r in runs.values()]
+        micro = first[name]["micro"]
+        (m, se), (dm, dse) = mean_se(f1s), mean_se(dev)
+        out[name] = {"f1_mean": m, "f1_se": se, "f1_seeds": f1s, "dev_threshold_f1_mean": dm, "dev_threshold_f1_se": dse,
+                     "dev_thresholds": [r["datasets"][name]["dev_threshold"] for r in runs.values()],
+                     "gold": micro["tp"] + micro["fn"], "num_examples": first[name]["num_examples"]}
+    return out
+
+
+def counts_path(metrics_path) -> Path:
+    """Where a study's per-sentence counts live beside its metrics (kept out of `dvc metrics`)."""
+    metrics_path = Path(metrics_path)
+    return Path("reports/studies") / metrics_path.parent.name / f"{metrics_path.stem}.counts.json"
+
+
+def load_counts(metrics_path) -> dict[str, np.ndarray]:
+    """{set: (seeds, sentences, 3)} counts at threshold 0.5 of one value of a study."""
+    path = counts_path(metrics_path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no per-sentence counts for {metrics_path} (re-run its stage)") from None
+    seeds = sorted(raw, key=int)
+    return {name: np.array([raw[s][name] for s in seeds]) for name in raw[seeds[0]]}
+
+
+def compare(paths: dict, baseline, reps: int = 2000) -> dict:
+    """Every value of a study against `baseline` (a key of `paths`, value -> metrics file), per set."""
+    base = load_counts(paths[baseline])
+    out = {}
+    for value, path in paths.items():
+        if value == baseline:
+            continue
+        other = load_counts(path)
+        out[value] = {name: paired_bootstrap(base[name], other[name], reps) for name in base if name in other}
+    return out
+
+
+def reading(study: str, baseline, comparisons: dict) -> str:
+    """One generated line per evaluation set: each value against the baseline, called a
+    difference only when its 95% interval excludes 0."""
+    lines = []
+    for name in sorted({name for per_set in comparisons.values() for name in per_set}):
+        parts = []
+        for value, per_set in comparisons.items():
+            if name in per_set:
+                c = per_set[name]
+                verdict = "a difference" if c["differs"] else "not distinguishable from noise"
+                parts.append(f"{study} = {value}: {100 * c['diff']:+.1f} points (95% interval {100 * c['low']:+.1f} to "
+                             f"{100 * c['high']:+.1f}; {verdict})")
+        lines.append(f"- `{name}`: " + "; ".join(parts) + ".")
+    head = (f"**Reading it** (F1 at 0.5 against {study} = {baseline}; paired bootstrap over evaluation sentences "
+            "and seeds):")
+    return head + "\n\n" + ("\n".join(lines) if lines else "- one value only: nothing to compare.")
+
+
+def study_frame(stage: str, values, metrics_dir="reports/metrics") -> tuple["pd.DataFrame", dict]:
+    """One row per (value, seed, evaluation set, and the pooled 'all sets (micro)'): P/R/F1 at 0.5
+    and F1 at the dev-chosen threshold in percent, the gold count, and the run's other figures;
+    and each value's metrics path (for `compare`)."""
+    import pandas as pd
+
+    rows, paths = [], {}
+    for value in values:
+        path = Path(metrics_dir) / stage / f"{run_name(stage, value)}.json"
+        m = json.loads(path.read_text(encoding="utf-8"))
+        if "seeds" not in m:
+            raise ValueError(f"{path}: one run, from before the studies had seeds: re-run `dvc repro {stage}`")
+        paths[value] = path
+        for seed, run in m["seeds"].items():
+            extra = {k: run[k] for k in ("inference_texts_per_s", "gold_entities_within_max_width", "train_seconds") if k in run}
+            sets = {name: (d["micro"], d["f1_at_dev_threshold"]) for name, d in run["datasets"].items()}
+            sets["all sets (micro)"] = (run["overall"]["micro"], float("nan"))
+            for name, (micro, dev_f1) in sets.items():
+                rows.append({"value": value, "seed": int(seed), "set": name,
+                             **{k: 100 * micro[k] for k in ("precision", "recall", "f1")},
+                             "dev_threshold_f1": 100 * dev_f1, "gold": micro["tp"] + micro["fn"], **extra})
+    return pd.DataFrame(rows), paths
+
+
+RUN_PREFIX = {"k_sweep": "K", "negative_sampling": "neg_ratio", "data_scaling": "train_examples",
+              "type_dropping": "type_dropping"}
+
+
+def run_name(stage: str, value) -> str:
+    """A study value's run name, as its notebook and dvc.yaml write it (K12, type_droppingtrue)."""
+    return f"{RUN_PREFIX[stage]}{str(value).lower() if isinstance(value, bool) else value}"
