@@ -28,7 +28,11 @@ const { chromium } = require('playwright-core');
   console.log(JSON.stringify({ prompts, errors }));
   await page.click('.jp-Notification-toast button:text-is("No")').catch(() => {});
   await page.screenshot({ path: out });
-  await page.evaluate(() => document.querySelectorAll('.jp-WindowedPanel-outer').forEach(e => e.scrollTo(0, 1e7)));
+  await page.evaluate(() => {  // the last figure (or the last cell) into view
+    const targets = [...document.querySelectorAll('.jp-RenderedImage img, .jp-Notebook .jp-Cell')];
+    const img = [...document.querySelectorAll('.jp-RenderedImage img')].pop();
+    (img || targets.pop()).scrollIntoView({ block: 'center' });
+  });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: out.replace(/\.png$/, '_end.png') });
   await browser.close();
