@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from .atomic import atomic_write
@@ -267,7 +268,6 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     inference; return the metrics a stage writes, with each sentence's counts under `per_example`.
     """
     import tempfile
-    import time
 
     import torch
 
@@ -317,11 +317,11 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     return metrics
 
 
-def run_study(stage: str, run_name: str, params_file="params.yaml", **changes) -> dict:
+def run_study(stage: str, run_name: str, params_file="params.yaml", info: dict | None = None, **changes) -> dict:
     """`run_ablation` for each of the stage's `seeds` (0 .. n-1) on the same evaluation sentences;
     evaluates on the stage's `sets` (null: `eval.sets`) and chooses thresholds on their `dev_`
-    twins; writes reports/metrics/<stage>/<run_name>.json (each seed, and `summary`: mean and
-    standard error per set) and the per-sentence counts that `studies.compare` reads."""
+    twins; writes reports/metrics/<stage>/<run_name>.json (each seed, `summary`: mean and standard
+    error per set, and `info`: what the value means) and the per-sentence counts `studies.compare` reads."""
     from .studies import counts_path, summarize
 
     S, eval_params = stage_params(stage, params_file), stage_params("eval", params_file)
@@ -332,7 +332,7 @@ def run_study(stage: str, run_name: str, params_file="params.yaml", **changes) -
     runs = {str(seed): run_ablation(stage, f"{run_name}_seed{seed}", params_file, sets, dev, seed=seed, **changes)
             for seed in range(S["seeds"])}
     counts = {seed: run.pop("per_example") for seed, run in runs.items()}
-    metrics = {"run": run_name, "changes": changes, "seeds": runs, "summary": summarize(runs)}
+    metrics = {"run": run_name, "changes": changes, "info": info or {}, "seeds": runs, "summary": summarize(runs)}
     path = write_json(Path("reports/metrics") / stage / f"{run_name}.json", metrics)
     write_json(counts_path(path), counts)
     return metrics
@@ -344,6 +344,8 @@ def run_notebook(name: str, parameters: dict | None = None) -> Path:
     `prepare.source: hub`, the data and evaluation stages run their hub variant (HUB_NOTEBOOKS)."""
     import papermill
 
+    from .studies import value_text
+
     if name in HUB_NOTEBOOKS and stage_params("prepare")["source"] == "hub":
         source = Path("notebooks") / f"{HUB_NOTEBOOKS[name]}.ipynb"
     else:
@@ -351,10 +353,13 @@ def run_notebook(name: str, parameters: dict | None = None) -> Path:
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such notebook (run from the repository root)")
     parameters = parameters or {}
-    suffix = "".join(f"_{key}{str(value).lower() if isinstance(value, bool) else value}" for key, value in parameters.items())
+    suffix = "".join(f"_{key}{value_text(value)}" for key, value in parameters.items())
     target = Path("reports/notebooks") / f"{name}{suffix}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=".", kernel_name="python3")
+    if name != "08_report":  # the report tabulates every other stage's time (its own would be a cycle)
+        write_json(Path("reports/timings") / f"{target.stem}.json", {"wall_s": round(time.perf_counter() - started, 1)})
     return target
 
 

@@ -51,6 +51,12 @@ def mean_se(values) -> tuple[float, float]:
     return mean, math.sqrt(var / len(values))
 
 
+def mean_se_text(values) -> str:
+    """'mean ± s.e.' to one decimal, as the tables print a cell over seeds ('mean' with one seed)."""
+    mean, se = mean_se(values)
+    return f"{mean:.1f}" + (f" ± {se:.1f}" if len(values) > 1 else "")
+
+
 def summarize(runs: dict[str, dict]) -> dict:
     """Per evaluation set, over the seeds of one value: F1 at 0.5 and at the dev-chosen threshold
     (mean, standard error, per seed) and the gold count behind them."""
@@ -129,6 +135,7 @@ def study_frame(stage: str, values, metrics_dir="reports/metrics") -> tuple["pd.
         paths[value] = path
         for seed, run in m["seeds"].items():
             extra = {k: run[k] for k in ("inference_texts_per_s", "gold_entities_within_max_width", "train_seconds") if k in run}
+            extra.update(m.get("info", {}))
             sets = {name: (d["micro"], d["f1_at_dev_threshold"]) for name, d in run["datasets"].items()}
             sets["all sets (micro)"] = (run["overall"]["micro"], float("nan"))
             for name, (micro, dev_f1) in sets.items():
@@ -139,9 +146,14 @@ def study_frame(stage: str, values, metrics_dir="reports/metrics") -> tuple["pd.
 
 
 RUN_PREFIX = {"k_sweep": "K", "negative_sampling": "neg_ratio", "data_scaling": "train_examples",
-              "type_dropping": "type_dropping"}
+              "type_dropping": "type_dropping", "type_count": "types"}
+
+
+def value_text(value) -> str:
+    """A parameter value in a file name, as dvc.yaml's foreach writes it (booleans lower case)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def run_name(stage: str, value) -> str:
     """A study value's run name, as its notebook and dvc.yaml write it (K12, type_droppingtrue)."""
-    return f"{RUN_PREFIX[stage]}{str(value).lower() if isinstance(value, bool) else value}"
+    return f"{RUN_PREFIX[stage]}{value_text(value)}"
