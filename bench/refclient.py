@@ -16,14 +16,15 @@ def reproducible_env() -> dict:
     """This process's environment with string hashing fixed. The reference samples a training
     prompt's types with `random.shuffle(list(set(types)))`, whose result depends on the set's
     order, which changes with every process's hash seed: without this, two reference runs with
-    the same seed train differently (at 100 steps, heldout F1 0% in one run, 5% in another)."""
-    return {**os.environ, "PYTHONHASHSEED": "0"}
+    the same seed train differently (at 100 steps, heldout F1 0% in one run, 5% in another).
+    PYTHONPATH is dropped: one pointing at our src/ would shadow the reference's `gliner` in .venv-ref."""
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONHASHSEED": "0"}
 
 
 def ensure_reference_venv() -> Path:
     """Build .venv-ref if it is missing or not as pinned (scripts/ensure_reference_venv.sh)."""
     out = subprocess.run(["bash", str(REPO / "scripts" / "ensure_reference_venv.sh")], cwd=REPO, check=True,
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, text=True, env=reproducible_env())
     return REPO / out.stdout.strip().splitlines()[-1]
 
 

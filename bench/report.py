@@ -106,6 +106,20 @@ def markdown(r: dict) -> str:
                   f"{v['max_relative_key_bias_diff']:.1e}), and of a span score over {v['score_texts']} texts "
                   f"{v['max_span_score_diff']:.1e}."]
 
+    if "replay_bf16" in t:
+        b = t["replay_bf16"]
+        if "skipped" in b:
+            lines += ["", f"Training in bf16: not measured ({b['skipped']})."]
+        else:
+            lines += ["", f"Training in bf16 (`train: bf16: true`, autocast; fp32 master weights): ours takes the same "
+                      f"{b['steps']} recorded steps in float32 and in bf16, in turns of {b['steps_per_turn']}: "
+                      f"{_f(b['bf16_steps_per_s'])} steps/s against {_f(b['fp32_steps_per_s'])}, "
+                      f"{_f(b['bf16_vs_fp32'])}× (median over turns); last-step loss {b['losses']['bf16'][-1]:.4g} "
+                      f"against {b['losses']['fp32'][-1]:.4g}; best F1 after these steps {_f(b['bf16_f1']['best_f1'], 3)} "
+                      f"against {_f(b['fp32_f1']['best_f1'], 3)}."]
+    if "precision" in r:
+        lines += ["", precision_markdown(r["precision"])]
+
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
     lines += ["", "| variant | " + " | ".join(f"texts/s @{bs} | × fp32 @{bs}" for bs in sizes)
@@ -123,9 +137,58 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast-gliner (ONNX)", "reference": "reference"}
+
+
+def precision_markdown(p: dict) -> str:
+    """The precision check: F1 and identical entities per set, texts/s per contender, the recommendation."""
+    ours = [k for k in ("fp32", "bf16", "int8", "fast_gliner") if k in next(iter(p["accuracy"].values()), {})]
+    first = next(iter(p["accuracy"].values()), {"sentences": 0})
+    lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
+             "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "
+             "identical to float32's, |same| / |either|):", "",
+             "| set (gold) | " + " | ".join(NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in ours) + " |",
+             "|---|" + "---:|" * len(ours)]
+    for name, row in p["accuracy"].items():
+        cells = [f"{row['fp32']['f1']:.3f}"] + [f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, "
+                                                 f"{row[k]['same_entities_share']:.0%})" for k in ours[1:]]
+        lines.append(f"| {name} ({row['gold']}) | " + " | ".join(cells) + " |")
+    skipped = [f"{NAMES[k]}: {v.get('skipped') or v.get('error')}" for k, v in p["contenders"].items()
+               if "skipped" in v or "error" in v]
+    if skipped:
+        lines += ["", "Not run: " + "; ".join(skipped) + "."]
+    for key, inputs in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
+        speeds = p[key]
+        names = [k for k in NAMES if f"{k}_texts_per_s" in next(iter(speeds.values()))]
+        shares = [k for k in names if f"{k}_share_of_ceiling" in next(iter(speeds.values()))]
+        lines += ["", f"| {inputs}: batch | " + " | ".join(f"{NAMES[k]} texts/s" + (" (× reference)" if k != "reference"
+                                                                                   and f"{k}_vs_reference" in
+                                                                                   next(iter(speeds.values())) else "")
+                                                           for k in names)
+                  + "".join(f" | {NAMES[k]}: share of MAC ceiling" for k in shares) + " |",
+                  "|---:|" + "---:|" * (len(names) + len(shares))]
+        for bs, v in sorted(speeds.items(), key=lambda kv: int(kv[0])):
+            cells = [f"{v[f'{k}_texts_per_s']:.1f}" + (f" ({v[f'{k}_vs_reference']:.2f}×)" if f"{k}_vs_reference" in v
+                                                       else "") for k in names]
+            cells += [f"{v[f'{k}_share_of_ceiling']:.2f}" for k in shares]
+            lines.append(f"| {bs} | " + " | ".join(cells) + " |")
+    rec = p["recommended"]
+    if rec.get("precision"):
+        held = ", ".join(f"{NAMES[k]} {'holds' if rec['f1_holds_on_dev'][k] else 'does not hold'}"
+                         for k in NAMES if k in rec["f1_holds_on_dev"])
+        lines += ["", f"*Share of MAC ceiling*: (ours / its own bare encoder) / (the encoder's share of our forward's "
+                  f"multiply-accumulates); 1.0 is as fast as the encoder's efficiency allows. Fastest precision whose F1 "
+                  f"holds within {rec['tolerance_points']} points on every dev set: **{NAMES[rec['precision']]}**, "
+                  f"{rec['speedup_vs_fp32']:.2f}× float32 at the largest batch ({held})."]
+    else:
+        lines += ["", f"No precision recommended: {rec.get('why')}."]
+    return "\n".join(lines)
+
+
 def figure(r: dict, path: Path) -> Path:
-    """Six panels: texts/s on sentences and on long documents, training, the users' asks, and the
-    replay (loss of ours and the reference on the same steps, and their relative difference)."""
+    """Nine panels: texts/s on sentences and on long documents, training, the users' asks, the replay
+    (loss of ours and the reference on the same steps, and their relative difference), and the precision
+    check (texts/s and F1 per precision; loss curves of our bf16 and fp32 training on the same steps)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +196,7 @@ def figure(r: dict, path: Path) -> Path:
     import numpy as np
 
     colors = {"ours": "tab:blue", "reference": "tab:orange", "encoder": "tab:gray"}
-    fig, axes = plt.subplots(2, 3, figsize=(19, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(19, 13.5))
     for ax, key, title in ((axes[0, 0], "speed_sentences", f"Sentences (~27 words, {r['speed_inputs']['labels']} labels)"),
                            (axes[0, 1], "speed_long_documents",
                             f"Long documents ({r['speed_inputs']['long_document_words']} words; the reference reads "
@@ -227,6 +290,8 @@ def figure(r: dict, path: Path) -> Path:
         axes[0, 2].axis("off")
         axes[1, 2].axis("off")
 
+    precision_panels(r, axes[2])
+
     m = r["machine"]
     fig.suptitle(f"GLiNER re-implementation vs reference gliner {r['reference'].get('version', '?')}, {r['setting']} setting\n"
                  f"{r['backbone']}; {m['device']}, {m['threads']} threads, load average {m['load_average_at_start']:.1f} "
@@ -236,6 +301,52 @@ def figure(r: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def precision_panels(r: dict, axes) -> None:
+    import numpy as np
+
+    p, b = r.get("precision"), r["training"].get("replay_bf16", {})
+    if p is None:
+        for ax in axes[:2]:
+            ax.axis("off")
+    else:
+        speeds = p["speed_sentences"]
+        sizes = sorted(speeds, key=int)
+        names = [k for k in NAMES if f"{k}_texts_per_s" in speeds[sizes[0]]]
+        x, width = np.arange(len(sizes)), 0.8 / len(names)
+        for i, name in enumerate(names):
+            bars = axes[0].bar(x + (i - (len(names) - 1) / 2) * width, [speeds[bs][f"{name}_texts_per_s"] for bs in sizes],
+                               width, label=NAMES[name])
+            axes[0].bar_label(bars, fmt="%.0f", fontsize=7)
+        axes[0].set_xticks(x, sizes)
+        axes[0].set_xlabel("batch size (texts per call)")
+        axes[0].set_ylabel("throughput on sentences (texts/s)")
+        axes[0].set_title(f"Precision: the trained model, in turns\nrecommended (fastest whose dev F1 holds): "
+                          f"{NAMES.get(p['recommended'].get('precision'), 'none')}")
+        axes[0].legend(fontsize=8)
+        sets = list(p["accuracy"])
+        ours = [k for k in NAMES if k in p["accuracy"][sets[0]]]
+        y, height = np.arange(len(sets)), 0.8 / len(ours)
+        for i, name in enumerate(ours):
+            axes[1].barh(y + (i - (len(ours) - 1) / 2) * height, [p["accuracy"][s][name]["f1"] for s in sets], height,
+                         label=NAMES[name])
+        axes[1].set_yticks(y, [f"{s} ({p['accuracy'][s]['gold']} gold)" for s in sets], fontsize=8)
+        axes[1].set_xlabel("exact-match micro F1 at threshold 0.5")
+        axes[1].set_title("Precision: F1 per set (dev sets choose, test sets report)")
+        axes[1].legend(fontsize=8)
+    if "losses" in b:
+        steps = np.arange(1, b["steps"] + 1)
+        axes[2].plot(steps, b["losses"]["fp32"], lw=3, alpha=0.5, label=f"float32 ({b['fp32_steps_per_s']:.2f} steps/s)")
+        axes[2].plot(steps, b["losses"]["bf16"], lw=1.2, label=f"bf16 autocast ({b['bf16_steps_per_s']:.2f} steps/s)")
+        axes[2].set_yscale("log")
+        axes[2].set_xlabel("training step (the reference's recorded steps)")
+        axes[2].set_ylabel("training loss")
+        axes[2].set_title(f"Training in bf16 against float32 on the same steps, in turns\nbf16 / fp32 = "
+                          f"{b['bf16_vs_fp32']:.2f}× steps/s (median over turns)")
+        axes[2].legend()
+    else:
+        axes[2].axis("off")
 
 
 if __name__ == "__main__":

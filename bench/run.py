@@ -46,8 +46,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from bench import corpus  # noqa: E402
+from bench.accuracy import compare_entities, f1_from_predictions  # noqa: E402
 from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv, reproducible_env  # noqa: E402
 from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
+from bench.precision import precision_check  # noqa: E402
 from bench.timing import take_turns, timed  # noqa: E402
 from gliner.pipeline import write_json  # noqa: E402
 
@@ -63,6 +65,7 @@ SETTINGS = {
         hidden_size=512, extras_batch_sizes=[8, 32], compile=True, parity_texts=16,
         long_doc_threshold=0.5,  # decoding threshold for the long document's entities
         seed=0,  # training data sample, initial checkpoint, training order (the evaluation sample is fixed)
+        precision_examples=200, precision_f1_tolerance=0.5,  # precision check: sentences per set, F1 points that "hold"
         # ours / encoder on a randomly initialised encoder of the paper's size (deberta-v3-base: 12 x 768)
         wide_encoder=dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
         wide_sentences=16, wide_batch_sizes=[1, 8, 32]),
@@ -74,6 +77,7 @@ SETTINGS = {
         steps=2, batch_size=4, turn_steps=1, replay_float64_steps=2,
         hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True,
         long_doc_threshold=0.1,  # a tiny model's scores cluster below 0.5
+        precision_examples=8, precision_f1_tolerance=0.5,
         seed=0, wide_encoder=dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128),
         wide_sentences=8, wide_batch_sizes=[8]),
 }
@@ -86,7 +90,6 @@ EVAL_SEED = 1  # the evaluation sample: the same for every training seed
 INIT = dict(max_width=12, dropout=0.0, max_types=25, embed_ent_token=False)  # the initial checkpoint's config
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PARITY_THRESHOLDS = [0.5, 0.3, 0.1]
-F1_SWEEP = [0.2, 0.3, 0.5]  # each threshold is one more prediction pass per model
 MODES = {"flat": dict(flat_ner=True, multi_label=False), "nested": dict(flat_ner=False, multi_label=False),
          "multi_label": dict(flat_ner=True, multi_label=True)}
 
@@ -187,7 +190,8 @@ class OursReplay:
     clipping), on the steps the reference took: the same examples, prompted with the same types in
     the same order, at the same learning rates; dropout off, as on the reference side."""
 
-    def __init__(self, ckpt: Path, examples: list[dict], lr_factors: list[float], max_len: int, dtype: str = "float32"):
+    def __init__(self, ckpt: Path, examples: list[dict], lr_factors: list[float], max_len: int, dtype: str = "float32",
+                 bf16: bool = False):
         from gliner import GLiNER
         from gliner.train import make_optimizer
 
@@ -197,7 +201,7 @@ class OursReplay:
                 param.requires_grad_(False)
         self.optimizer = make_optimizer(self.model, TRAIN)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factors[step])
-        self.examples, self.max_len = examples, max_len
+        self.examples, self.max_len, self.bf16 = examples, max_len, bf16
 
     def __call__(self, steps: list[dict]) -> tuple[float, list[float]]:
         """Take the reference's recorded steps; returns the seconds they took and their losses."""
@@ -208,7 +212,8 @@ class OursReplay:
         for step in steps:
             batch = make_batch([self.examples[i] for i in step["examples"]], step["types"], model, self.max_len)
             targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
-            logits, type_mask = model(**batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):  # as train() with bf16: true
+                logits, type_mask = model(**batch)
             loss = span_loss(logits, type_mask, targets, span_mask, "sum", TRAIN["focal_alpha"], 0.0, TRAIN["prob_floor"])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["max_grad_norm"])
@@ -220,7 +225,8 @@ class OursReplay:
 
 
 def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluation: list[dict], texts: list[str],
-                    s: dict, work: Path, dtype: str = "float32", steps: int | None = None) -> dict:
+                    s: dict, work: Path, dtype: str = "float32", steps: int | None = None,
+                    record: list | None = None) -> dict:
     """The reference trains from the initial checkpoint with its own collator, loss and optimizer;
     ours takes the very same steps (examples, types, learning rates; no dropout on either side),
     `turn_steps` at a time, in turns, which also times both on identical batches. Where both
@@ -249,6 +255,8 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
         seconds["ours"].append(ours_seconds)
         losses["reference"] += [step["loss"] for step in theirs["steps"]]
         losses["ours"] += ours_losses
+        if record is not None:  # the reference's steps, for bf16_replay
+            record += theirs["steps"]
     saved = work / f"replay_reference_{dtype}"
     ref.call("replay_finish", save_dir=str(saved))
 
@@ -287,6 +295,35 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
     return out
 
 
+def bf16_replay(init: Path, train_file: Path, steps: list[dict], evaluation: list[dict], s: dict) -> dict:
+    """Our step in float32 and under bfloat16 autocast (train's bf16: true) on the same recorded steps, in turns:
+    steps/s of each, both loss curves, and the F1 each trained model reaches."""
+    from gliner.train import cpu_has_bf16, warmup_cosine
+
+    if not cpu_has_bf16():
+        return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
+    examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
+    factor = warmup_cosine(int(TRAIN["warmup_ratio"] * s["steps"]), s["steps"])
+    lr_factors = [factor(i) for i in range(s["steps"] + 1)]
+    runs = {"fp32": OursReplay(init, examples, lr_factors, s["max_words"]),
+            "bf16": OursReplay(init, examples, lr_factors, s["max_words"], bf16=True)}
+    seconds, losses = {k: [] for k in runs}, {k: [] for k in runs}
+    for i in range(0, len(steps), s["turn_steps"]):
+        for name, run in runs.items():
+            took, step_losses = run(steps[i : i + s["turn_steps"]])
+            seconds[name].append(took)
+            losses[name] += step_losses
+    ratios = sorted(f / b for f, b in zip(seconds["fp32"], seconds["bf16"]))
+    out = {"steps": len(steps), "steps_per_turn": s["turn_steps"], "losses": losses,
+           "fp32_steps_per_s": len(steps) / sum(seconds["fp32"]), "bf16_steps_per_s": len(steps) / sum(seconds["bf16"]),
+           "bf16_vs_fp32": ratios[len(ratios) // 2],  # median over turns
+           "fp32_f1": f1_of(runs["fp32"].model, evaluation), "bf16_f1": f1_of(runs["bf16"].model, evaluation)}
+    log(f"  bf16 replay, {len(steps)} steps: {out['bf16_steps_per_s']:.2f} steps/s against fp32 "
+        f"{out['fp32_steps_per_s']:.2f} (x{out['bf16_vs_fp32']:.2f}); best F1 bf16 {out['bf16_f1']['best_f1']:.3f}, "
+        f"fp32 {out['fp32_f1']['best_f1']:.3f}")
+    return out
+
+
 # ---------------------------------------------------------------------------------- parity + F1
 def ours_scores(model, text: str, labels: list[str]) -> torch.Tensor:
     from gliner.processing import encode, split_words
@@ -295,18 +332,6 @@ def ours_scores(model, text: str, labels: list[str]) -> torch.Tensor:
     with torch.inference_mode():
         logits, _ = model(**encode(model.tokenizer, [words], [labels], model.config.ent_token, model.config.sep_token))
     return logits[0].float().sigmoid()
-
-
-def compare_entities(a: list[list[dict]], b: list[list[dict]]) -> dict:
-    """Same (start, end, label) in every text? Largest score difference over the shared ones."""
-    same, diff, n = True, 0.0, 0
-    for x, y in zip(a, b, strict=True):
-        kx = {(e["start"], e["end"], e["label"]): e["score"] for e in x}
-        ky = {(e["start"], e["end"], e["label"]): e["score"] for e in y}
-        same &= set(kx) == set(ky)
-        n += len(kx)
-        diff = max([diff] + [abs(kx[k] - ky[k]) for k in set(kx) & set(ky)])
-    return {"spans_equal": same, "entities": n, "max_entity_score_diff": diff}
 
 
 def max_span_score_diff(ours_model, ref: ReferenceWorker, texts: list[str]) -> tuple[float, int]:
@@ -340,44 +365,6 @@ def parity(ours_model, ref: ReferenceWorker, ckpt: Path, texts: list[str]) -> di
     score_diff, spans = max_span_score_diff(ours_model, ref, texts)
     return {"spans_equal": same, "max_entity_score_diff": worst, "max_span_score_diff": score_diff,
             "span_scores_compared": spans, "texts": len(texts), "runs": runs}
-
-
-def char_to_words(words: list[str]):
-    """Character offsets of `" ".join(words)`: start char -> word index, end char -> word index."""
-    starts, ends, position = {}, {}, 0
-    for i, w in enumerate(words):
-        starts[position], ends[position + len(w)] = i, i
-        position += len(w) + 1
-    return starts, ends
-
-
-def f1_from_predictions(examples: list[dict], predict, sweep: bool = True) -> dict:
-    """Exact-match micro P/R/F1 of `predict(texts, labels, threshold) -> entities` (character
-    offsets) on the examples' joined words, each group of examples prompted with its own label
-    list; at threshold 0.5, and (sweep) the F1 at each threshold of F1_SWEEP, for models that a
-    small budget leaves under-confident."""
-    from gliner.evaluate import score
-
-    gold, groups = [], {}
-    for i, ex in enumerate(examples):
-        gold.append({(s, e, t) for s, e, t in ex["ner"]})
-        groups.setdefault(tuple(ex["labels"]), []).append(i)
-
-    def at(threshold: float) -> dict:
-        pred = [set() for _ in examples]
-        for labels, indices in groups.items():
-            found = predict([" ".join(examples[i]["tokenized_text"]) for i in indices], list(labels), threshold)
-            for i, entities in zip(indices, found):
-                starts, ends = char_to_words(examples[i]["tokenized_text"])
-                pred[i] = {(starts.get(e["start"], -1), ends.get(e["end"], -1), e["label"]) for e in entities}
-        return score(gold, pred)["micro"]
-
-    out = at(0.5)
-    if sweep:
-        out["sweep"] = {str(t): (out if t == 0.5 else at(t))["f1"] for t in F1_SWEEP}
-        best = max(out["sweep"], key=out["sweep"].get)
-        out["best_threshold"], out["best_f1"] = float(best), out["sweep"][best]
-    return out
 
 
 def f1_of(predictor, examples: list[dict]) -> dict:
@@ -514,15 +501,9 @@ def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads:
     reference_entities = model.batch_predict_entities(texts, LABELS, threshold=0.2, batch_size=8)
     variants, info = {"ours_fp32": model}, {}
 
-    # The fused span scorer reads out_project's weights as tensors instead of calling the layers,
-    # so those two Linear layers stay fp32; every other Linear (encoder included) gets int8 weights.
-    linears = {name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)
-               and ".out_project." not in name}
-    quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), linears, dtype=torch.qint8)
-    variants["int8_dynamic"] = quantized
-    info["int8_dynamic"] = {"how": "torch.ao.quantization.quantize_dynamic, qint8 weights, on every nn.Linear "
-                                   "but the span head's out_project (its weights are read directly by the fused scorer)",
-                            "linear_layers_quantized": len(linears)}
+    variants["int8_dynamic"] = copy.deepcopy(model).quantize("int8")
+    info["int8_dynamic"] = {"how": "GLiNER.quantize('int8'): torch dynamic qint8 weights on every nn.Linear but the "
+                                   "span head's out_project (its weights are read directly by the fused scorer)"}
 
     try:
         from bench.onnx_export import OnnxGLiNER, export
@@ -574,6 +555,19 @@ def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads:
     return info
 
 
+def precision_sets(files: list[Path], data: dict) -> dict:
+    """The precision check's sets: each test file and its dev_ twin (first `precision_examples` sentences are
+    taken later); without files, the benchmark's evaluation sample stands in as both."""
+    sets = {}
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"--test-sets: {path} does not exist")
+        for name, file in ((f"dev_{path.stem}", path.with_name(f"dev_{path.name}")), (path.stem, path)):
+            if file.is_file():  # not every test set has a dev twin
+                sets[name] = [json.loads(line) for line in file.open(encoding="utf-8")]
+    return sets or {"dev_bench_eval": data["eval"], "bench_eval": data["eval"]}
+
+
 # ---------------------------------------------------------------------------------- the run
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -587,6 +581,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--workdir", type=Path, help="keep checkpoints and logs here (default: a temp dir)")
     parser.add_argument("--reuse-training", action="store_true",
                         help="take training runs whose identical job already ran in --workdir (marked 'reused')")
+    parser.add_argument("--main-model", type=Path, help="the precision check's checkpoint (default: ours trained here)")
+    parser.add_argument("--test-sets", type=Path, nargs="*", default=[],
+                        help="span-JSONL test sets for the precision check (their dev_ twins beside them choose)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override one setting, e.g. --set compile=false --set sentences=32")
     args = parser.parse_args(argv)
@@ -654,8 +651,11 @@ def main(argv=None) -> dict:
                                                               - result["training"]["reference"]["f1"][key])
 
         log("training replayed: ours takes the reference's steps")
+        recorded = []
         result["training"]["replay"] = replay_training(ref, work / "init", data["train_file"], data["eval"],
-                                                       parity_texts, s, work)
+                                                       parity_texts, s, work, record=recorded)
+        log("training replayed in bf16 and fp32: ours on the reference's steps")
+        result["training"]["replay_bf16"] = bf16_replay(work / "init", data["train_file"], recorded, data["eval"], s)
         result["training"]["replay_float64"] = replay_training(ref, work / "init", data["train_file"], [], [], s, work,
                                                                "float64", s["replay_float64_steps"])
         ref.call("load", ckpt=str(jobs["ours"][2]))  # speed: the same checkpoint in both
@@ -667,6 +667,9 @@ def main(argv=None) -> dict:
         result["long_document_entities"] = long_document_entities(ours, ref, s["long_doc_words"], s["long_doc_threshold"])
         result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS),
                                   "long_documents": s["long_docs"], "long_document_words": result["long_document_entities"]["words"]}
+        log(f"precision: {args.main_model or 'the model trained above'} in each precision, fast-gliner, the reference")
+        result["precision"] = precision_check(args.main_model or jobs["ours"][2], precision_sets(args.test_sets, data),
+                                              s, work, ref)
     log("speed, encoder of the paper's size")
     result["speed_wide_encoder"] = wide_encoder_speed(args.backbone, s)
     log("extras")

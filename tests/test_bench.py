@@ -5,6 +5,7 @@ asserted; what is asserted is behaviour: the JSON's structure, parity with the r
 directions, the long document's reach, and the ONNX model's entities.
 """
 
+import importlib.util
 import json
 import struct
 import subprocess
@@ -63,6 +64,28 @@ def test_tiny_run_structure(tiny_run):
     assert replay64["dtype"] == "float64" and replay64["steps"] == r["settings"]["replay_float64_steps"]
     assert replay64["max_relative_loss_diff"] < 1e-12
     assert {"int8_dynamic", "onnx", "torch_compile", "ours_fp32", "no_bilstm"} <= set(r["extras"])
+    from gliner.train import cpu_has_bf16
+
+    bf16 = r["training"]["replay_bf16"]  # ours in fp32 and in bf16 on the same recorded steps
+    if cpu_has_bf16():
+        assert len(bf16["losses"]["bf16"]) == len(bf16["losses"]["fp32"]) == r["settings"]["steps"]
+        assert bf16["losses"]["fp32"] == pytest.approx(replay["losses"]["ours"], rel=1e-5)  # the replay's own steps
+        assert bf16["losses"]["bf16"] != bf16["losses"]["fp32"] and bf16["bf16_steps_per_s"] > 0
+    else:
+        assert "no bfloat16 units" in bf16["skipped"]
+    p = r["precision"]  # the trained model in each precision, on the evaluation sample standing in for dev and test
+    ours = {"fp32", "int8"} | ({"bf16"} if cpu_has_bf16() else set())
+    assert set(p["accuracy"]) == {"dev_bench_eval", "bench_eval"}
+    for row in p["accuracy"].values():
+        assert row["gold"] > 0 and ours <= set(row) and row["fp32"]["same_entities_share"] == 1.0
+        assert all(0.0 <= row[k]["same_entities_share"] <= 1.0 for k in ours)
+    for v in p["speed_sentences"].values():
+        assert all(v[f"{k}_texts_per_s"] > 0 and v[f"{k}_share_of_ceiling"] > 0 for k in ours)
+        assert v["reference_texts_per_s"] > 0 and v["fp32_vs_reference"] > 0
+    if importlib.util.find_spec("fast_gliner"):  # make setup installs it: it runs on our reference-format export
+        assert "error" not in p["contenders"]["fast_gliner"], p["contenders"]["fast_gliner"]
+        assert p["speed_sentences"]["8"]["fast_gliner_texts_per_s"] > 0
+    assert p["recommended"]["precision"] in ours
     # the figure is a real PNG of a readable size, and the Markdown table is what the run printed
     png = (out / "figures" / "benchmark.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -73,6 +96,7 @@ def test_tiny_run_structure(tiny_run):
     table = markdown(r)
     assert table.strip() in stdout
     assert "| sentences | 1 |" in table and "reference checkpoint in ours" in table
+    assert "Precision, on the trained model" in table and "Fastest precision whose F1" in table
 
 
 @pytest.mark.slow
@@ -107,8 +131,46 @@ def test_tiny_run_long_document_and_onnx(tiny_run):
     assert r["extras"]["onnx"]["same_entities_as_fp32"] is True
 
 
+def test_reference_format_export_gives_our_logits_and_loads_in_fast_gliner(minilm_path, tmp_path):
+    import onnxruntime as ort
+    import torch
+
+    from bench.onnx_export import REFERENCE_INPUTS, export_reference_format, reference_inputs
+    from gliner.processing import encode
+    from tests.conftest import make_tiny_model
+
+    model = make_tiny_model(minilm_path, max_width=4, num_rnn_layers=1).train()
+    folder = export_reference_format(model, tmp_path / "export")
+    assert model.model.training is False  # the export leaves the model in eval mode, dropout off
+    session = ort.InferenceSession(str(folder / "onnx" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == REFERENCE_INPUTS  # the reference's ONNX signature
+    for words, labels in [([["Angela", "Merkel", "visited", "Paris", "."], ["Apple"]], ["person", "city"]),
+                          ([["w"] * 9], ["person", "city", "company", "date"])]:
+        inputs = reference_inputs(model, words, labels)
+        logits = torch.from_numpy(session.run(None, {k: inputs[k].numpy() for k in REFERENCE_INPUTS})[0])
+        with torch.no_grad():
+            ours, _ = model(**encode(model.tokenizer, words, [labels] * len(words), "<<ENT>>", "<<SEP>>"))
+        inside = inputs["span_mask"].view(ours.shape[:3])
+        assert logits.shape == ours.shape and torch.allclose(logits[inside], ours[inside], atol=1e-4)
+        assert (logits[~inside] <= -1e4).all()  # spans past a text's end never decode
+
+    fast_gliner = pytest.importorskip("fast_gliner", reason="make setup installs fast-gliner (--no-deps)")
+    engine = fast_gliner.FastGLiNER.from_pretrained(str(folder))
+    texts = ["Angela Merkel visited Paris yesterday .", "Apple hired Tim Cook in California ."]
+    labels = ["person", "city", "company"]
+    theirs = engine.predict_entities(texts, labels)
+    # every entity the engine decodes is one of our spans above 0.5 with our score: it reads the graph's
+    # inputs, offsets and labels as we do (its own flat decoding picks differently among this random
+    # model's near-equal scores; the benchmark counts identical entities on the trained model)
+    ours = model.batch_predict_entities(texts, labels, threshold=0.5, flat_ner=False, multi_label=True)
+    assert sum(map(len, theirs)) > 0
+    for a, b in zip(ours, theirs):
+        scores = {(e["start"], e["end"], e["label"]): e["score"] for e in a}
+        assert all(abs(scores[(e["start"], e["end"], e["label"])] - e["score"]) < 1e-3 for e in b)
+
+
 def test_compare_entities_and_offsets():
-    from bench.run import char_to_words, compare_entities
+    from bench.accuracy import char_to_words, compare_entities
 
     a = [[{"start": 0, "end": 5, "label": "person", "score": 0.9}], []]
     b = [[{"start": 0, "end": 5, "label": "person", "score": 0.85}], []]
@@ -162,8 +224,6 @@ def test_mac_count_matches_torch_flop_counter(tiny_model):
 def test_reference_training_is_reproducible_only_with_fixed_string_hashing(minilm_path, tmp_path):
     """The reference shuffles a set of type names while training: its losses depend on the
     process's hash seed. bench.refclient.reproducible_env fixes it, so a seed gives one result."""
-    import os
-
     from bench import run
     from bench.refclient import ensure_reference_venv, reproducible_env
 
@@ -182,7 +242,7 @@ def test_reference_training_is_reproducible_only_with_fixed_string_hashing(minil
 
     fixed = losses(reproducible_env())
     assert losses(reproducible_env()) == fixed
-    assert losses({**os.environ, "PYTHONHASHSEED": "1"}) != fixed
+    assert losses({**reproducible_env(), "PYTHONHASHSEED": "1"}) != fixed
 
 
 def test_take_turns_keeps_each_contenders_best():

@@ -314,12 +314,18 @@ def test_config_overrides_and_dtype(local_backbone_ckpt):
     fp32 = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8).predict_entities(TEXT, LABELS, threshold=0.2)
     assert bf16 and len(set(bf16) & {(e["start"], e["end"], e["label"]) for e in fp32}) >= len(fp32) // 2  # bf16 predicts, close to fp32
     assert {p.dtype for p in GLiNER.from_pretrained(ckpt, dtype=torch.float16).parameters()} == {torch.float16}
+    int8 = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8, quantize="int8")
+    quantized = {name for name, m in int8.model.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)}
+    assert any(name.endswith("attention.self.query") for name in quantized)  # the encoder's layers are int8
+    assert "prompt_rep_layer.0" in quantized and not any(".out_project." in name for name in quantized)
+    int8_found = {(e["start"], e["end"], e["label"]) for e in int8.predict_entities(TEXT, LABELS, threshold=0.2)}
+    assert int8_found and len(int8_found & {(e["start"], e["end"], e["label"]) for e in fp32}) >= len(fp32) // 2
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"made_up": 1}, TypeError, "made_up"),
     ({"load_onnx_model": True}, NotImplementedError, "load_onnx_model"),
-    ({"quantize": "int8"}, NotImplementedError, "quantize"),
+    ({"quantize": "int4"}, ValueError, "quantize"),
     ({"compile_torch_model": True}, NotImplementedError, "compile_torch_model"),
     ({"runtime": "onnxruntime"}, NotImplementedError, "runtime"),
     ({"dtype": "int4"}, ValueError, "dtype"),

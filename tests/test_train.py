@@ -203,6 +203,20 @@ def test_overfits_a_handful_of_sentences(corpus, tiny_backbone, tmp_path):
     assert result["datasets"]["train"]["micro"]["f1"] == 1.0, result["error_rows"]
 
 
+def test_bf16_trains_on_a_cpu_with_bf16_units_and_is_refused_elsewhere(corpus, tiny_backbone, tmp_path, monkeypatch):
+    import gliner.train
+
+    if gliner.train.cpu_has_bf16():
+        fp32 = train(tiny_params(corpus, tiny_backbone, tmp_path / "fp32", max_steps=60, save_every=0))
+        bf16 = train(tiny_params(corpus, tiny_backbone, tmp_path / "bf16", max_steps=60, save_every=0, bf16=True))
+        assert bf16["history"] != fp32["history"]  # autocast did run: bfloat16 rounding moves the losses
+        assert bf16["history"][-1]["loss"] < 0.3 * bf16["history"][0]["loss"]  # and it still learns
+        assert all(v.dtype == torch.float32 for v in weights(tmp_path / "bf16" / "model").values())  # fp32 master weights
+    monkeypatch.setattr(gliner.train, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="bf16: this CPU has no bfloat16 units"):
+        train(tiny_params(corpus, tiny_backbone, tmp_path / "refused", max_steps=1, bf16=True, device="cpu"))
+
+
 @pytest.mark.slow
 def test_same_seed_same_run_and_dvclive(corpus, tiny_backbone, tmp_path):
     a = train(tiny_params(corpus, tiny_backbone, tmp_path / "a", max_steps=12, dvclive_dir=str(tmp_path / "live")))

@@ -73,7 +73,7 @@ DEFAULTS = dict(
     log_every=10,
     device="auto",  # auto | cpu | cuda
     num_threads=0,  # CPU threads for torch (0: its default); 1 is faster on a CPU shared with other jobs
-    bf16=True,  # autocast to bfloat16 on CUDA (ignored on CPU)
+    bf16=False,  # autocast to bfloat16 (CUDA, or a CPU with AVX-512 BF16 / AMX units: see cpu_has_bf16)
     dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
     progress=True,
 )
@@ -294,6 +294,15 @@ def load_checkpoint(directory: Path, device) -> tuple:
 
 
 # ---------------------------------------------------------------------------------- the loop
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates it, slowly."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no way to tell, so no
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def new_model(params: dict):
     """The untrained model a run starts from: the backbone with GLiNER layers initialised from the seed."""
     from .model import GLiNER
@@ -327,6 +336,9 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     use_cuda = p["device"] == "cuda" or (p["device"] == "auto" and torch.cuda.is_available())
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu")
+    if p["bf16"] and not use_cuda and not cpu_has_bf16():
+        raise ValueError(f"{source}: bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX); "
+                         "bf16 would run emulated, slower than float32: set bf16: false")
     if world > 1 and not torch.distributed.is_initialized():
         if use_cuda:
             torch.cuda.set_device(device)
@@ -367,7 +379,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
         scheduler.load_state_dict(state["scheduler"])
         step, history = state["step"], state["history"]
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if use_cuda else None) if world > 1 else model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda and p["bf16"] else nullcontext()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if p["bf16"] else nullcontext()
 
     live = None
     if p["dvclive_dir"] and rank == 0:

@@ -1,0 +1,166 @@
+"""Prediction in each precision on the trained default model (issue 18), in one run.
+
+Contenders: float32; bfloat16 weights (`from_pretrained(..., dtype="bf16")`, where the CPU has bf16
+units); dynamic int8 (`quantize="int8"`); fast-gliner (a Rust engine over ONNX Runtime) on our
+checkpoint exported in the reference's ONNX format; the reference 0.2.29 on the same checkpoint.
+For each: exact-match F1 at 0.5 on every dev and test set and the share of entities identical to
+float32's; texts/s taken in turns at each batch size on sentences and on ~2,000-word documents, with
+each precision's bare encoder (the limit) and the MAC ceiling of ours / encoder.
+The recommended precision is the fastest at batch 32 whose F1 stays within `f1_tolerance_points`
+of float32's on every *dev* set; the test sets are reported, not used to choose.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from bench.accuracy import word_entities
+from bench.sentences import LABELS, SENTENCES, long_document
+from bench.timing import take_turns, timed
+
+
+def log(message: str) -> None:
+    print(f"[precision {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class FastGliner:
+    """fast-gliner on a reference-format ONNX export of `model`, behind our `batch_predict_entities`.
+    It decodes at 0.5 only (its Python API has no threshold) and reads one window per text."""
+
+    def __init__(self, model, folder: Path):
+        from fast_gliner import FastGLiNER
+
+        from bench.onnx_export import export_reference_format
+
+        t0 = time.perf_counter()
+        export_reference_format(model, folder)
+        self.export_s = time.perf_counter() - t0
+        self.engine = FastGLiNER.from_pretrained(str(folder), execution_provider="cpu")
+
+    def batch_predict_entities(self, texts, labels, threshold=0.5, batch_size=8, **_):
+        if threshold != 0.5:
+            raise ValueError("fast-gliner decodes at threshold 0.5 only")
+        found = []
+        for i in range(0, len(texts), batch_size):
+            found += self.engine.predict_entities(list(texts[i : i + batch_size]), labels)
+        return found
+
+
+def contenders(model_dir: Path, work: Path) -> tuple[dict, dict]:
+    """name -> predictor (our GLiNER in each precision the machine runs, fast-gliner) and how each was made."""
+    from gliner import GLiNER
+    from gliner.train import cpu_has_bf16
+
+    models = {"fp32": GLiNER.from_pretrained(model_dir)}
+    info = {"fp32": {"how": "GLiNER.from_pretrained(model)"}}
+    if cpu_has_bf16():
+        models["bf16"] = GLiNER.from_pretrained(model_dir, dtype="bf16")
+        info["bf16"] = {"how": "GLiNER.from_pretrained(model, dtype='bf16'): bfloat16 weights and activations"}
+    else:
+        info["bf16"] = {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
+    models["int8"] = GLiNER.from_pretrained(model_dir, quantize="int8")
+    info["int8"] = {"how": "GLiNER.from_pretrained(model, quantize='int8'): dynamic int8 Linear layers"}
+    try:
+        models["fast_gliner"] = FastGliner(models["fp32"], work / "reference_format_onnx")
+        info["fast_gliner"] = {"how": "fast-gliner 0.3.2 (gline-rs, ONNX Runtime) on bench.onnx_export."
+                                      "export_reference_format", "export_s": models["fast_gliner"].export_s}
+    except Exception as err:  # not installed, or the export failed: recorded, not hidden
+        info["fast_gliner"] = {"error": f"{type(err).__name__}: {err}"}
+    return models, info
+
+
+def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
+    """F1 at 0.5 (with the gold count behind it) of each contender on each set, and the share of its
+    entities identical to float32's (|same| / |either|, over all sentences)."""
+    from gliner.evaluate import score
+
+    out = {}
+    for set_name, examples in sets.items():
+        gold = [{(s, e, t) for s, e, t in ex["ner"]} for ex in examples]
+        found = {name: word_entities(examples, lambda t, lab, th, m=m: m.batch_predict_entities(t, lab, threshold=th,
+                                                                                             batch_size=8), 0.5)
+                 for name, m in models.items()}
+        row = {"sentences": len(examples), "gold": sum(map(len, gold))}
+        for name, pred in found.items():
+            same = sum(len(p & q) for p, q in zip(pred, found["fp32"]))
+            either = sum(len(p | q) for p, q in zip(pred, found["fp32"]))
+            micro = score(gold, pred)["micro"]
+            row[name] = {"f1": micro["f1"], "precision": micro["precision"], "recall": micro["recall"],
+                         "f1_diff_points": 100 * (micro["f1"] - score(gold, found["fp32"])["micro"]["f1"]),
+                         "same_entities_share": same / either if either else 1.0}
+        out[set_name] = row
+        log(f"{set_name} ({row['gold']} gold): " + ", ".join(f"{k} F1 {row[k]['f1']:.3f}" for k in models))
+    return out
+
+
+def speed(models: dict, ref, texts: list[str], batch_sizes: list[int], repeats: int, with_encoders: bool) -> dict:
+    """Texts/s of every contender at each batch size, in turns; with_encoders adds each precision's bare encoder
+    and the share of the MAC ceiling (ours / encoder, bench/flops.py) each precision reaches."""
+    from bench.flops import ceiling
+    from bench.run import encoder_batches
+
+    fp32 = models["fp32"]
+    out = {}
+    for bs in batch_sizes:
+        batches = encoder_batches(fp32, texts, bs)
+        runs = {name: timed(lambda m=m: m.batch_predict_entities(texts, LABELS, batch_size=bs)) for name, m in models.items()}
+        if ref is not None:
+            runs["reference"] = lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0]
+        if with_encoders:
+            for name, m in models.items():
+                if hasattr(m, "model"):  # ours: its own encoder, in its own precision
+                    runs[f"encoder_{name}"] = timed(lambda m=m: bare_encoder(m, batches))
+        best = take_turns(runs, repeats)
+        row = {f"{k}_texts_per_s": len(texts) / v for k, v in best.items()}
+        if ref is not None:
+            row.update({f"{k}_vs_reference": best["reference"] / best[k] for k in models})
+        if with_encoders:
+            limit = ceiling(fp32.config, batches)["ceiling_ours_vs_encoder"]
+            row["mac_ceiling_vs_encoder"] = limit
+            for k in models:
+                if f"encoder_{k}" in best:
+                    row[f"{k}_share_of_ceiling"] = best[f"encoder_{k}"] / best[k] / limit
+        out[str(bs)] = row
+        log(f"batch {bs}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_texts_per_s")))
+    return out
+
+
+def bare_encoder(model, batches: list[dict]) -> None:
+    encoder = model.model.token_rep_layer.bert_layer.model
+    with torch.inference_mode():
+        for b in batches:
+            encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+
+
+def recommend(result: dict, tolerance: float) -> dict:
+    """The fastest of our precisions at the largest batch whose F1 holds on every dev set."""
+    sentences = result["speed_sentences"]
+    largest = sentences[max(sentences, key=int)]
+    ours = [k for k in ("fp32", "bf16", "int8") if f"{k}_texts_per_s" in largest]
+    dev = [row for name, row in result["accuracy"].items() if name.startswith("dev_")]
+    if not dev:
+        return {"precision": None, "why": "no dev set to choose on"}
+    holds = {k: all(abs(row[k]["f1_diff_points"]) <= tolerance for row in dev) for k in ours}
+    best = max((k for k in ours if holds[k]), key=lambda k: largest[f"{k}_texts_per_s"])
+    return {"precision": best, "f1_holds_on_dev": holds, "tolerance_points": tolerance,
+            "speedup_vs_fp32": largest[f"{best}_texts_per_s"] / largest["fp32_texts_per_s"]}
+
+
+def precision_check(model_dir: Path, sets: dict[str, list[dict]], s: dict, work: Path, ref=None) -> dict:
+    """The whole check on one trained checkpoint, on the first `precision_examples` sentences of each set;
+    `ref` (a ReferenceWorker) times the reference on the same checkpoint."""
+    models, info = contenders(model_dir, work)
+    sets = {name: examples[: s["precision_examples"]] for name, examples in sets.items()}
+    result = {"model": str(model_dir), "contenders": info, "accuracy": accuracy(models, sets)}
+    if ref is not None:
+        ref.call("load", ckpt=str(model_dir))
+    result["speed_sentences"] = speed(models, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"], True)
+    docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]
+    ours_only = {k: v for k, v in models.items() if k != "fast_gliner"}  # one window per text: it would cut them
+    result["speed_long_documents"] = speed(ours_only, ref, docs, s["long_batch_sizes"], s["long_repeats"], False)
+    result["recommended"] = recommend(result, s["precision_f1_tolerance"])
+    log(f"recommended: {result['recommended']}")
+    return result
