@@ -12,6 +12,7 @@ of float32's on every *dev* set; the test sets are reported, not used to choose.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -147,6 +148,70 @@ def recommend(result: dict, tolerance: float) -> dict:
     best = max((k for k in ours if holds[k]), key=lambda k: largest[f"{k}_texts_per_s"])
     return {"precision": best, "f1_holds_on_dev": holds, "tolerance_points": tolerance,
             "speedup_vs_fp32": largest[f"{best}_texts_per_s"] / largest["fp32_texts_per_s"]}
+
+
+def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict) -> dict:
+    """Our training step (train()'s pieces, in training mode) on the trained model's weights and identical
+    batches of the training file, in turns: float32; bf16 autocast as train() runs it (the BiLSTM kept in
+    float32); the same with the BiLSTM in bf16 too; and with the span head in float32 too. Seconds per step
+    of each: which part bf16 speeds up on this CPU, and which it slows."""
+    import random
+
+    from gliner import GLiNER
+    from gliner.train import cpu_has_bf16, make_batch, make_optimizer, sample_types, span_loss
+
+    if not cpu_has_bf16():
+        return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
+    model = GLiNER.from_pretrained(model_dir).train()
+    examples = [ex for ex in (json.loads(line) for line in open(train_file, encoding="utf-8")) if ex["ner"]]
+    rng, size = random.Random(0), s["batch_size"]
+    vocabulary = sorted({t for ex in examples for *_, t in ex["ner"]})
+    batches = []
+    for i in range(s["step_parts_batches"]):
+        chunk = examples[i * size : (i + 1) * size]
+        types = sample_types(chunk, 0.5, True, True, model.config.max_types, rng, 0, vocabulary)
+        batches.append(make_batch(chunk, types, model, s["max_words"]))
+    optimizer = make_optimizer(model, params)
+    m, head = model.model, model.model.span_rep_layer.span_rep_layer
+    fp32_score = head.score
+
+    def head_in_fp32(words, types):
+        with torch.autocast("cpu", enabled=False):
+            return fp32_score(words.float(), types.float())
+
+    def run(bf16: bool, lstm_fp32: bool = True, head_fp32: bool = False):
+        def steps() -> float:
+            if hasattr(m, "rnn"):
+                m.rnn.fp32_under_cpu_autocast = lstm_fp32
+            if head_fp32:
+                head.score = head_in_fp32
+            else:
+                head.__dict__.pop("score", None)
+            t0 = time.perf_counter()
+            for batch in batches:
+                batch = dict(batch)
+                targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits, type_mask = model(**batch)
+                span_loss(logits, type_mask, targets, span_mask, "sum", params["focal_alpha"], 0.0,
+                          params["prob_floor"]).backward()
+                optimizer.zero_grad(set_to_none=True)  # no update: every configuration sees the same weights
+            return time.perf_counter() - t0
+        return steps
+
+    configs = {"fp32": run(False), "bf16 (as train() runs it: BiLSTM in fp32)": run(True),
+               "bf16, BiLSTM in bf16 too": run(True, lstm_fp32=False),
+               "bf16, span head in fp32 too": run(True, head_fp32=True)}
+    try:
+        best = take_turns(configs, s["repeats"])
+    finally:
+        if hasattr(m, "rnn"):
+            m.rnn.fp32_under_cpu_autocast = True
+        head.__dict__.pop("score", None)
+    out = {name: {"s_per_step": seconds / len(batches), "speedup_vs_fp32": best["fp32"] / seconds}
+           for name, seconds in best.items()}
+    log("training step parts: " + ", ".join(f"{k} {v['speedup_vs_fp32']:.2f}x" for k, v in out.items()))
+    return {"batches": len(batches), "batch_size": size, "configs": out}
 
 
 def precision_check(model_dir: Path, sets: dict[str, list[dict]], s: dict, work: Path, ref=None) -> dict:

@@ -117,6 +117,12 @@ def markdown(r: dict) -> str:
                       f"{_f(b['bf16_vs_fp32'])}× (median over turns); last-step loss {b['losses']['bf16'][-1]:.4g} "
                       f"against {b['losses']['fp32'][-1]:.4g}; best F1 after these steps {_f(b['bf16_f1']['best_f1'], 3)} "
                       f"against {_f(b['fp32_f1']['best_f1'], 3)}."]
+    parts = t.get("bf16_step_parts", {})
+    if "configs" in parts:
+        lines += ["", f"The bf16 training step part by part (the trained model, {parts['batches']} identical batches of "
+                  f"{parts['batch_size']} from the training file, forward and backward, in turns):", "",
+                  "| configuration | s / step | × fp32 |", "|---|---:|---:|",
+                  *[f"| {name} | {v['s_per_step']:.3f} | {v['speedup_vs_fp32']:.2f} |" for name, v in parts["configs"].items()]]
     if "precision" in r:
         lines += ["", precision_markdown(r["precision"])]
 

@@ -49,7 +49,7 @@ from bench import corpus  # noqa: E402
 from bench.accuracy import compare_entities, f1_from_predictions  # noqa: E402
 from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv, reproducible_env  # noqa: E402
 from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
-from bench.precision import precision_check  # noqa: E402
+from bench.precision import precision_check, training_step_parts  # noqa: E402
 from bench.timing import take_turns, timed  # noqa: E402
 from gliner.pipeline import write_json  # noqa: E402
 
@@ -66,6 +66,7 @@ SETTINGS = {
         long_doc_threshold=0.5,  # decoding threshold for the long document's entities
         seed=0,  # training data sample, initial checkpoint, training order (the evaluation sample is fixed)
         precision_examples=200, precision_f1_tolerance=0.5,  # precision check: sentences per set, F1 points that "hold"
+        step_parts_batches=8,  # batches per configuration when timing the bf16 training step part by part
         # ours / encoder on a randomly initialised encoder of the paper's size (deberta-v3-base: 12 x 768)
         wide_encoder=dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
         wide_sentences=16, wide_batch_sizes=[1, 8, 32]),
@@ -77,7 +78,7 @@ SETTINGS = {
         steps=2, batch_size=4, turn_steps=1, replay_float64_steps=2,
         hidden_size=48, extras_batch_sizes=[8], compile=False, parity_texts=4, tiny_backbone=True,
         long_doc_threshold=0.1,  # a tiny model's scores cluster below 0.5
-        precision_examples=8, precision_f1_tolerance=0.5,
+        precision_examples=8, precision_f1_tolerance=0.5, step_parts_batches=2,
         seed=0, wide_encoder=dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128),
         wide_sentences=8, wide_batch_sizes=[8]),
 }
@@ -670,6 +671,9 @@ def main(argv=None) -> dict:
         log(f"precision: {args.main_model or 'the model trained above'} in each precision, fast-gliner, the reference")
         result["precision"] = precision_check(args.main_model or jobs["ours"][2], precision_sets(args.test_sets, data),
                                               s, work, ref)
+    log("bf16 training step, part by part")
+    result["training"]["bf16_step_parts"] = training_step_parts(args.main_model or jobs["ours"][2], data["train_file"],
+                                                                s, TRAIN)
     log("speed, encoder of the paper's size")
     result["speed_wide_encoder"] = wide_encoder_speed(args.backbone, s)
     log("extras")

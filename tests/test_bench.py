@@ -71,8 +71,11 @@ def test_tiny_run_structure(tiny_run):
         assert len(bf16["losses"]["bf16"]) == len(bf16["losses"]["fp32"]) == r["settings"]["steps"]
         assert bf16["losses"]["fp32"] == pytest.approx(replay["losses"]["ours"], rel=1e-5)  # the replay's own steps
         assert bf16["losses"]["bf16"] != bf16["losses"]["fp32"] and bf16["bf16_steps_per_s"] > 0
+        parts = r["training"]["bf16_step_parts"]["configs"]  # the step timed with each part in fp32 or bf16
+        assert len(parts) == 4 and parts["fp32"]["speedup_vs_fp32"] == 1.0
+        assert all(v["s_per_step"] > 0 for v in parts.values())
     else:
-        assert "no bfloat16 units" in bf16["skipped"]
+        assert "no bfloat16 units" in bf16["skipped"] and "no bfloat16 units" in r["training"]["bf16_step_parts"]["skipped"]
     p = r["precision"]  # the trained model in each precision, on the evaluation sample standing in for dev and test
     ours = {"fp32", "int8"} | ({"bf16"} if cpu_has_bf16() else set())
     assert set(p["accuracy"]) == {"dev_bench_eval", "bench_eval"}
@@ -97,6 +100,7 @@ def test_tiny_run_structure(tiny_run):
     assert table.strip() in stdout
     assert "| sentences | 1 |" in table and "reference checkpoint in ours" in table
     assert "Precision, on the trained model" in table and "Fastest precision whose F1" in table
+    assert ("The bf16 training step part by part" in table) == cpu_has_bf16()
 
 
 @pytest.mark.slow

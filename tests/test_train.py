@@ -217,6 +217,22 @@ def test_bf16_trains_on_a_cpu_with_bf16_units_and_is_refused_elsewhere(corpus, t
         train(tiny_params(corpus, tiny_backbone, tmp_path / "refused", max_steps=1, bf16=True, device="cpu"))
 
 
+def test_bilstm_stays_float32_under_cpu_autocast():
+    """bf16 LSTM kernels are slower than fp32 ones on CPU (the benchmark's step parts): under CPU autocast the
+    BiLSTM computes in float32, exactly as without autocast; the flag off lets autocast take it to bf16."""
+    from gliner.model import BiLSTM
+
+    torch.manual_seed(0)
+    lstm, words, lengths = BiLSTM(16, 1), torch.randn(2, 5, 16), torch.tensor([5, 3])
+    plain = lstm(words, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kept = lstm(words, lengths)
+        lstm.fp32_under_cpu_autocast = False
+        lowered = lstm(words, lengths)
+    assert kept.dtype == torch.float32 and torch.equal(kept, plain)
+    assert not torch.allclose(lowered.float(), plain, atol=1e-4)  # bf16 rounding: autocast did reach it
+
+
 @pytest.mark.slow
 def test_same_seed_same_run_and_dvclive(corpus, tiny_backbone, tmp_path):
     a = train(tiny_params(corpus, tiny_backbone, tmp_path / "a", max_steps=12, dvclive_dir=str(tmp_path / "live")))

@@ -16,6 +16,7 @@ import numbers
 import os
 import re
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,13 +57,20 @@ class Encoder(nn.Module):
 
 
 class BiLSTM(nn.Module):
+    """Under CPU bf16 autocast the LSTM runs in float32: torch's bf16 LSTM is slower there (benchmark: step parts)."""
+
+    fp32_under_cpu_autocast = True
+
     def __init__(self, hidden_size: int, num_layers: int):
         super().__init__()
         self.lstm = nn.LSTM(hidden_size, hidden_size // 2, num_layers=num_layers, bidirectional=True, batch_first=True)
 
     def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(words, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
+        fp32 = self.fp32_under_cpu_autocast and words.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+        with torch.autocast("cpu", enabled=False) if fp32 else nullcontext():
+            packed = pack_padded_sequence(words.float() if fp32 else words, lengths.cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            out, _ = self.lstm(packed)
         return pad_packed_sequence(out, batch_first=True, total_length=words.size(1))[0]
 
 
