@@ -165,12 +165,11 @@ def precision_markdown(p: dict) -> str:
         lines += ["", "Not run: " + "; ".join(skipped) + "."]
     for key, inputs in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
         speeds = p[key]
-        names = [k for k in NAMES if f"{k}_texts_per_s" in next(iter(speeds.values()))]
-        shares = [k for k in names if f"{k}_share_of_ceiling" in next(iter(speeds.values()))]
-        lines += ["", f"| {inputs}: batch | " + " | ".join(f"{NAMES[k]} texts/s" + (" (× reference)" if k != "reference"
-                                                                                   and f"{k}_vs_reference" in
-                                                                                   next(iter(speeds.values())) else "")
-                                                           for k in names)
+        row = next(iter(speeds.values()))
+        names = [k for k in NAMES if f"{k}_texts_per_s" in row]
+        shares = [k for k in names if f"{k}_share_of_ceiling" in row]
+        lines += ["", f"| {inputs}: batch | " + " | ".join(f"{NAMES[k]} texts/s" + (" (× reference)" if f"{k}_vs_reference"
+                                                                                   in row else "") for k in names)
                   + "".join(f" | {NAMES[k]}: share of MAC ceiling" for k in shares) + " |",
                   "|---:|" + "---:|" * (len(names) + len(shares))]
         for bs, v in sorted(speeds.items(), key=lambda kv: int(kv[0])):

@@ -49,7 +49,7 @@ from bench import corpus  # noqa: E402
 from bench.accuracy import compare_entities, f1_from_predictions  # noqa: E402
 from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv, reproducible_env  # noqa: E402
 from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
-from bench.precision import precision_check, training_step_parts  # noqa: E402
+from bench.precision import bare_encoder, precision_check, training_step_parts  # noqa: E402
 from bench.timing import take_turns, timed  # noqa: E402
 from gliner.pipeline import write_json  # noqa: E402
 
@@ -225,6 +225,15 @@ class OursReplay:
         return time.perf_counter() - t0, losses
 
 
+def replay_schedule(train_file: Path, s: dict) -> tuple[list[dict], list[float]]:
+    """The replays' training examples and the budget's learning-rate factor at each step."""
+    from gliner.train import warmup_cosine
+
+    factor = warmup_cosine(int(TRAIN["warmup_ratio"] * s["steps"]), s["steps"])
+    examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
+    return examples, [factor(i) for i in range(s["steps"] + 1)]  # LambdaLR asks for one past the last step
+
+
 def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluation: list[dict], texts: list[str],
                     s: dict, work: Path, dtype: str = "float32", steps: int | None = None,
                     record: list | None = None) -> dict:
@@ -237,12 +246,9 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
     trained models are also compared on span scores (the `texts`) and F1; give none for a short
     float64 replay, whose rounding is too small to set the two apart, unlike float32's."""
     from gliner import GLiNER
-    from gliner.train import warmup_cosine
 
     steps = steps or s["steps"]
-    examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
-    factor = warmup_cosine(int(TRAIN["warmup_ratio"] * s["steps"]), s["steps"])
-    lr_factors = [factor(i) for i in range(s["steps"] + 1)]  # LambdaLR asks for one past the last step
+    examples, lr_factors = replay_schedule(train_file, s)
     ref.call("replay_setup", ckpt=str(init), examples=examples, batch_size=s["batch_size"], seed=s["seed"],
              lr_factors=lr_factors, learning_rate=TRAIN["lr_encoder"], others_lr=TRAIN["lr_others"],
              weight_decay=TRAIN["weight_decay"], max_grad_norm=TRAIN["max_grad_norm"],
@@ -299,13 +305,11 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
 def bf16_replay(init: Path, train_file: Path, steps: list[dict], evaluation: list[dict], s: dict) -> dict:
     """Our step in float32 and under bfloat16 autocast (train's bf16: true) on the same recorded steps, in turns:
     steps/s of each, both loss curves, and the F1 each trained model reaches."""
-    from gliner.train import cpu_has_bf16, warmup_cosine
+    from gliner.train import cpu_has_bf16
 
     if not cpu_has_bf16():
         return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
-    examples = [json.loads(line) for line in open(train_file, encoding="utf-8")]
-    factor = warmup_cosine(int(TRAIN["warmup_ratio"] * s["steps"]), s["steps"])
-    lr_factors = [factor(i) for i in range(s["steps"] + 1)]
+    examples, lr_factors = replay_schedule(train_file, s)
     runs = {"fp32": OursReplay(init, examples, lr_factors, s["max_words"]),
             "bf16": OursReplay(init, examples, lr_factors, s["max_words"], bf16=True)}
     seconds, losses = {k: [] for k in runs}, {k: [] for k in runs}
@@ -396,19 +400,12 @@ def encoder_batches(model, texts: list[str], batch_size: int) -> list[dict]:
 def forward_contenders(model, batches: list[dict]) -> dict:
     """Timed passes over tokenised batches: the bare encoder, and our whole forward (encoder and
     GLiNER layers, no tokenising or decoding)."""
-    encoder = model.model.token_rep_layer.bert_layer.model
-
-    def bare():
-        with torch.inference_mode():
-            for b in batches:
-                encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-
     def forward():
         with torch.inference_mode():
             for b in batches:
                 model.model(**b)
 
-    return {"encoder": timed(bare), "ours_forward": timed(forward)}
+    return {"encoder": timed(lambda: bare_encoder(model, batches)), "ours_forward": timed(forward)}
 
 
 def texts_per_second(model, texts: list[str], batch_sizes: list[int], repeats: int, contenders, label: str) -> dict:
