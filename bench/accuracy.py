@@ -1,6 +1,10 @@
-"""Accuracy helpers shared by the benchmark's parts: entity comparison and exact-match F1 of any predictor."""
+"""Accuracy helpers shared by the benchmark's parts: entity comparison, exact-match F1 of any predictor (ours
+or the reference in its worker), and the gold entities of the long document each implementation reaches."""
 
 from __future__ import annotations
+
+from bench.refclient import ReferenceWorker
+from bench.sentences import LABELS, long_document
 
 F1_SWEEP = [0.2, 0.3, 0.5]  # each threshold is one more prediction pass per model
 
@@ -60,3 +64,37 @@ def f1_from_predictions(examples: list[dict], predict, sweep: bool = True) -> di
     return out
 
 
+
+
+def f1_of(predictor, examples: list[dict]) -> dict:
+    """`f1_from_predictions` of our model (or a variant with its `batch_predict_entities`) or of
+    the reference model loaded in a ReferenceWorker."""
+    if isinstance(predictor, ReferenceWorker):
+        return f1_from_predictions(examples, lambda t, l, th: predictor.call("predict", texts=t, labels=l,
+                                                                             threshold=th)["entities"])
+    return f1_from_predictions(examples, lambda t, l, th: predictor.batch_predict_entities(t, l, threshold=th))
+
+
+def long_document_entities(model, ref: ReferenceWorker, words: int, threshold: float = 0.5) -> dict:
+    """Gold 'Paris' mentions of the long document each implementation reaches and finds."""
+    from gliner.processing import split_words
+
+    text, gold = long_document(words)
+    words = split_words(text, model.config.words_splitter_type)
+    word_of = {start: i for i, (_, start, _) in enumerate(words)}
+    gold_words = [word_of[s] for s, _ in gold]
+    windows = model.windows([w for w, _, _ in words], model.text_token_budget(LABELS))
+    ref_words = ref.call("scores", texts=[text], labels=LABELS)["texts"][0]["scored_words"]
+    out = {"words": len(words), "gold": len(gold), "gold_label": "location", "threshold": threshold}
+    ours_found = model.batch_predict_entities([text], LABELS, threshold=threshold)[0]
+    ref_found = ref.call("predict", texts=[text], labels=LABELS, threshold=threshold)["entities"][0]
+    reach = {"ours": sum(any(w.own_start <= g < w.own_end and g < w.end for w in windows) for g in gold_words),
+             "reference": sum(g < ref_words for g in gold_words)}
+    for name, found in (("ours", ours_found), ("reference", ref_found)):
+        spans = {(e["start"], e["end"]): e["label"] for e in found}
+        last = max((word_of.get(e["start"], 0) for e in found), default=-1)
+        out[name] = {"gold_reachable": reach[name], "gold_found": sum(spans.get(g) == "location" for g in gold),
+                     "gold_found_any_label": sum(g in spans for g in gold), "entities": len(found),
+                     "last_entity_word": last}
+    out["reference"]["words_scored"] = ref_words
+    return out

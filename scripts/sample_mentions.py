@@ -4,7 +4,7 @@ from training passages, seeded.
     python scripts/sample_mentions.py data src/gliner/labels/judged
 
 Writes <dir>/<source>.jsonl with `judgment` empty; a person fills in "correct" or "wrong" (and a
-`note` when wrong); `gliner.distant.label_precision` reads the files back. A file that exists
+`note` when wrong); `gliner.corpora.distant.label_precision` reads the files back. A file that exists
 is kept: judged rows stay, and when filters added since have removed some of its mentions, new
 ones (drawn from the rest, seeded) are appended until 220 of its rows are labelled as today.
 A filter designed by reading a sample's mistakes makes that sample flatter the labeller, so after
@@ -16,8 +16,8 @@ import random
 import sys
 from pathlib import Path
 
-from gliner.distant import kb_corpus
-from gliner.offline import DEFAULTS, _split
+from gliner.corpora.distant import kb_corpus
+from gliner.corpora.offline import DEFAULTS, split_of
 
 SAMPLE = 220
 ROUND = 2  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters
@@ -25,7 +25,7 @@ raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}
 for doc, ex, sources in passages:
-    if _split(doc.id, DEFAULTS["heldout_percent"]) != "train":
+    if split_of(doc.id, DEFAULTS["heldout_percent"]) != "train":
         continue
     spans: dict = {}
     for (s, e, t), source in zip(ex["ner"], sources):

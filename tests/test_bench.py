@@ -105,7 +105,7 @@ def test_tiny_run_structure(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_run_parity_both_directions(tiny_run):
-    from bench.run import PARITY_THRESHOLDS
+    from bench.parity import PARITY_THRESHOLDS
 
     _, r, _ = tiny_run
     assert set(r["parity"]) == {"ours_checkpoint_in_reference", "reference_checkpoint_in_ours"}
@@ -228,15 +228,15 @@ def test_mac_count_matches_torch_flop_counter(tiny_model):
 def test_reference_training_is_reproducible_only_with_fixed_string_hashing(minilm_path, tmp_path):
     """The reference shuffles a set of type names while training: its losses depend on the
     process's hash seed. bench.refclient.reproducible_env fixes it, so a seed gives one result."""
-    from bench import run
+    from bench import common, training
     from bench.refclient import ensure_reference_venv, reproducible_env
 
-    s = dict(run.SETTINGS["tiny"])
+    s = dict(common.SETTINGS["tiny"])
     no_files = type("NoFiles", (), {"train_file": None, "eval_file": None})  # prepare_data: synthetic corpus
-    data = run.prepare_data(no_files, s, tmp_path)
-    backbone = run.tiny_backbone(str(minilm_path), tmp_path / "backbone")
-    run.initial_checkpoint(backbone, s, tmp_path / "init")
-    cmd, job, _ = run.training_jobs(s, data, tmp_path, backbone, 2, ensure_reference_venv())["reference"]
+    data = training.prepare_data(no_files, s, tmp_path)
+    backbone = training.tiny_backbone(str(minilm_path), tmp_path / "backbone")
+    training.initial_checkpoint(backbone, s, tmp_path / "init")
+    cmd, job, _ = training.training_jobs(s, data, tmp_path, backbone, 2, ensure_reference_venv())["reference"]
     (tmp_path / "job.json").write_text(json.dumps(job))
 
     def losses(env: dict) -> list:
@@ -250,7 +250,7 @@ def test_reference_training_is_reproducible_only_with_fixed_string_hashing(minil
 
 
 def test_take_turns_keeps_each_contenders_best():
-    from bench.timing import take_turns
+    from bench.speed import take_turns
 
     times = {"a": iter([5.0, 3.0, 4.0, 9.0]), "b": iter([1.0, 2.0, 0.5, 7.0])}
     best = take_turns({k: (lambda it=it: next(it)) for k, it in times.items()}, repeats=3)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from gliner import convert_e5
+from gliner.corpora import convert_e5
 
 FIXTURE = Path(__file__).parent / "fixtures" / "e5" / "engine_outputs.json"
 PREFIX = "passage: "

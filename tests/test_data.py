@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gliner import atomic, converters, data, offline
+from gliner import atomic, data
+from gliner.corpora import converters, offline
 from gliner.data import (atomic_write, corpus_stats, load_jsonl, load_label_map, read_conll, tags_to_spans,
                          type_overlap_table, validate_example, write_jsonl)
 
@@ -250,7 +251,7 @@ def test_multiconer_coarse_and_fine_files():
 
 def test_hub_loaders_fail_offline_with_a_plain_message(tmp_path):
     pytest.importorskip("datasets")
-    code = ("from gliner.converters import load_crossner\n"
+    code = ("from gliner.corpora.converters import load_crossner\n"
             "try:\n    load_crossner('ai')\nexcept RuntimeError as e:\n    print(e)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
@@ -348,7 +349,7 @@ def _raw_tree(root: Path) -> Path:
 
 def test_verify_raw_refuses_a_tree_that_differs_from_the_pins(tmp_path, monkeypatch):
     raw = _raw_tree(tmp_path / "data")
-    files = {p.relative_to(raw).as_posix(): offline._sha256(p.read_bytes()) for p in offline._files(raw)}
+    files = {p.relative_to(raw).as_posix(): offline.sha256(p.read_bytes()) for p in offline.raw_files(raw)}
     (raw / "SOURCES.json").write_text(json.dumps({"files": files}))  # as build_offline_raw writes it
     pinned = offline.tree_digest(raw)
     monkeypatch.setattr(offline, "pins", lambda: {"raw_tree_sha256": pinned})
@@ -365,7 +366,7 @@ def test_verify_raw_refuses_a_tree_that_differs_from_the_pins(tmp_path, monkeypa
         offline.verify_raw(raw)
     with pytest.raises(ValueError, match="differs from the pinned raw corpora"):
         offline.build_offline_raw(raw)  # never a silent rebuild over a tree that does not verify
-    with pytest.raises(FileNotFoundError, match="python -m gliner.offline build-raw"):
+    with pytest.raises(FileNotFoundError, match="python -m gliner.corpora.offline build-raw"):
         offline.verify_raw(tmp_path / "missing")
 
 

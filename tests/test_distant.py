@@ -1,4 +1,4 @@
-"""Distant supervision (gliner.distant): each source reader on a tiny fixture in the source's own format,
+"""Distant supervision (gliner.corpora.distant): each source reader on a tiny fixture in the source's own format,
 the ambiguity filters on hand-made cases, the builder end to end on a tiny raw tree in data/'s layout,
 determinism, and the errors that name the bad file and line."""
 
@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from gliner import distant
-from gliner.distant import (Document, Entry, Gazetteer, brown_documents, build_gazetteer, email_body, email_documents,
-                            familiar_names,
-                            iso_entries, kb_corpus, label_precision, name_filter, nlp_corpus_documents,
-                            other_pos_lemmas, passages, read_blocklist, read_wordnet, shingles, split_sentences,
-                            wordnet_entries)
+import gliner
+from gliner.corpora.distant import Gazetteer, build_gazetteer, familiar_names, kb_corpus, label_precision, name_filter
+from gliner.corpora.text_sources import (Document, brown_documents, email_body, email_documents, nlp_corpus_documents,
+                                         passages, read_blocklist, shingles, split_sentences)
+from gliner.corpora.wordnet import Entry, iso_entries, other_pos_lemmas, read_wordnet, wordnet_entries
 
-ANCHORS = json.loads((Path(distant.__file__).parent / "labels" / "wordnet_anchors.json").read_text("utf-8"))
+ANCHORS = json.loads((Path(gliner.__file__).parent / "labels" / "wordnet_anchors.json").read_text("utf-8"))
 
 
 # ----------------------------------------------------------------------------------- fixture writers
@@ -662,7 +661,7 @@ def test_kb_corpus_is_deterministic(raw, built):
 
     assert dump(kb_corpus(raw)) == dump(built)
     # another process with other string hashes (shingles use hash()) gives the same corpus
-    script = ("import json, sys\nfrom gliner.distant import kb_corpus\nout, counts = kb_corpus(sys.argv[1])\n"
+    script = ("import json, sys\nfrom gliner.corpora.distant import kb_corpus\nout, counts = kb_corpus(sys.argv[1])\n"
               "print(json.dumps([[json.dumps([[d.id, e, s] for d, e, s in out]), sorted(counts.items())]]))")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     proc = subprocess.run([sys.executable, "-c", script, str(raw)], capture_output=True, text=True, env=env,

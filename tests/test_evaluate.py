@@ -78,7 +78,9 @@ def test_agrees_with_seqeval_on_flat_bio():
 
 
 def test_decode_thresholds_and_flat_overlaps():
-    found = [[(0, 1, "a", 0.9), (1, 1, "b", 0.8), (3, 3, "a", 0.4)]]
+    import torch
+
+    found = [(["a", "b"], torch.tensor([[0, 1, 0, 0.9], [1, 1, 1, 0.8], [3, 3, 0, 0.4]], dtype=torch.float64))]
     assert decode(found, 0.5) == [{(0, 1, "a")}]  # (1,1) overlaps a higher-scoring span
     assert decode(found, 0.5, flat_ner=False) == [{(0, 1, "a"), (1, 1, "b")}]  # nested is allowed
     assert decode(found, 0.3) == [{(0, 1, "a"), (3, 3, "a")}]
@@ -142,6 +144,6 @@ def test_fast_flat_decoding_equals_greedy_decode():
         labels = torch.randint(0, 3, (n,), generator=gen)
         scores = torch.rand(n, generator=gen).round(decimals=1)  # ties too
         cands = torch.stack([starts, starts + widths, labels, scores], 1).double()
-        found = [[(int(s), int(e), "abc"[int(c)], float(p)) for s, e, c, p in cands.tolist()]]
+        found = [(list("abc"), cands)]
         expected = {(s, e, "abc"[c]) for s, e, c, p in greedy_decode(cands[cands[:, 3] > 0.3], flat_ner=True)}
         assert decode(found, 0.3) == [expected]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gliner import converters
+from gliner.corpora import converters
 from gliner.data import load_jsonl, load_label_map
 
 SMOKE = Path(__file__).parent / "fixtures" / "paper_smoke"
@@ -105,7 +105,7 @@ def test_offline_fails_at_the_start_naming_the_dataset_and_local_dir(tmp_path, h
 
 def test_offline_for_real_without_the_patch(tmp_path):
     pytest.importorskip("datasets")
-    code = ("from gliner.converters import prepare_hub_corpora\n"
+    code = ("from gliner.corpora.converters import prepare_hub_corpora\n"
             f"try:\n    prepare_hub_corpora({str(tmp_path / 'out')!r}, mit=['restaurant'])\n"
             "except RuntimeError as e:\n    print(e)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gliner import multilingual as ml
+from gliner.corpora import multilingual as ml
 from gliner.data import validate_example
 
 HIRONSAN = (

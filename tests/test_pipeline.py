@@ -82,7 +82,7 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     if (REPO / "data").is_dir():  # the pinned raw corpora, verified against data.dvc by the prepare stage
         shutil.copytree(REPO / "data", work / "data")
     else:
-        run(sys.executable, "-m", "gliner.offline", "build-raw", "data")
+        run(sys.executable, "-m", "gliner.corpora.offline", "build-raw", "data")
     stages = ["zero_shot_eval", "k_sweep@3", "negative_sampling@0.5", "data_scaling@60", "type_dropping@True",
               "type_dropping@False", "type_count_figure"]
     try:
@@ -160,7 +160,8 @@ def test_a_notebook_runs_with_the_kernel_in_notebooks(tmp_path):
 def test_profile_values_reach_commands_that_read_params_yaml(params_file, monkeypatch):
     """`python -m gliner.train --config params.yaml:train` (the README's torchrun line) and the
     multilingual data stage read the selected profile's values, not the base section's."""
-    from gliner import multilingual, train
+    from gliner import train
+    from gliner.corpora import multilingual
 
     edit(params_file, lambda p: p.update(profile="tiny"))
     assert train.load_config(f"{params_file}:train")["max_steps"] == 4

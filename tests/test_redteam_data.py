@@ -27,7 +27,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from gliner import atomic, data, distant, multilingual as ml, offline, pipeline
+from gliner import atomic, data, pipeline
+from gliner.corpora import distant, multilingual as ml, offline
 from gliner.data import load_jsonl, read_conll, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -372,7 +373,7 @@ def corpus(tmp_path):
     ({"max_steps": 1000.0}, "max_steps: must be a positive integer, got 1000.0"),
     ({"batch_size": -8}, "batch_size: must be a positive integer, got -8"),
     ({"save_every": -1}, "save_every: must be an integer >= 0, got -1"),
-    ({"max_len": True}, "max_len: must be a positive integer, got True"),
+    ({"max_words": True}, "max_words: must be a positive integer, got True"),
     ({"lr_encoder": [1e-4]}, "lr_encoder: must be a number in [0.0, 1.0], got [0.0001]"),
     ({"lr_others": "1e-3"}, "lr_others: must be a number in [0.0, 1.0], got '1e-3'"),
     ({"bf16": "true"}, "bf16: must be true or false, got 'true'"),
@@ -619,7 +620,7 @@ def test_interrupted_prepare_leaves_the_old_outputs(tmp_path, monkeypatch, fake_
     assert sorted(os.listdir(out)) == sorted(Path(p).name for p in paths.values())  # nothing else
     manifest = json.loads(Path(paths["manifest"]).read_text())
     for name, digest in manifest["files"].items():  # the manifest's digests are of the files written
-        assert offline._sha256(Path(paths[name]).read_bytes()) == digest
+        assert offline.sha256(Path(paths[name]).read_bytes()) == digest
     for path in out.iterdir():  # outputs of an older run, which a rerun would replace
         path.write_text("old\n")
     before = files_in(out)
@@ -715,7 +716,7 @@ def test_interrupted_multilingual_prepare_keeps_the_old_outputs(tmp_path, monkey
     assert sorted(paths) == ["ja_gold", "manifest", "stats"] and sorted(os.listdir(out)) == [
         "ja_gold.jsonl", "manifest.json", "stats.json"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["languages"]["ja"]["sha256"] == ml._sha256((out / "ja_gold.jsonl").read_bytes())
+    assert manifest["languages"]["ja"]["sha256"] == ml.sha256((out / "ja_gold.jsonl").read_bytes())
     before = files_in(out)
 
     (raw / "ja-hironsan" / "iob_sents.txt").write_text(HIRONSAN + "\nパリ\t名詞\tB-LOC\n", encoding="utf-8")
@@ -768,7 +769,7 @@ def test_build_raw_removes_what_a_killed_build_left(tmp_path, monkeypatch):
 
 
 def test_pile_ner_files_name_the_bad_line(tmp_path):
-    from gliner.converters import load_pile_ner
+    from gliner.corpora.converters import load_pile_ner
 
     conversations = tmp_path / "pile.jsonl"
     conversations.write_text('{"conversations": []}\n{"conversations": [\n')

@@ -419,7 +419,7 @@ def test_tokenizer_calls_from_threads_do_not_share_padding_settings(tiny_model):
 
     def unpadded():
         for _ in range(2000):
-            tiny_model._text_token_budget(LABELS)
+            tiny_model.text_token_budget(LABELS)
 
     threads = [threading.Thread(target=f) for f in (padded, padded, unpadded, unpadded)]
     for t in threads:

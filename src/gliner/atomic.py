@@ -1,7 +1,9 @@
-"""Writes that readers never see half done: files, several files as one step, checkpoint directories.
+"""Writes that readers never see half done: files, several files as one step, figures, built
+directories, checkpoint directories. Every file written here gets the ordinary mode, 0o666 & ~umask.
 
 A file goes to a temporary file beside its target and is renamed over it (`atomic_write`,
-`atomic_write_all`). `save_pretrained(dir)` must replace the checkpoint's own files, touch nothing
+`atomic_write_all`, `save_figure`); a directory is built in a staging folder beside it and renamed
+into place (`atomic_dir`). `save_pretrained(dir)` must replace the checkpoint's own files, touch nothing
 else in `dir`, and leave a loadable checkpoint if it dies at any instant: the files are written
 into a staging folder inside `dir`, which is then renamed to `.gliner_save.ready` (the commit
 point); each file is hard-linked over its final name and the folder removed. While
@@ -13,6 +15,7 @@ lock on `dir` (a load a shared one) and first finishes or removes what a killed 
 from __future__ import annotations
 
 import errno
+import json
 import fcntl
 import os
 import shutil
@@ -68,6 +71,63 @@ def atomic_write_all(files: dict) -> None:
     finally:
         for tmp in staged.values():
             Path(tmp).unlink(missing_ok=True)
+
+
+def write_json(path, obj) -> Path:
+    """JSON with sorted keys (metrics for `dvc metrics`, configs), written atomically."""
+    return atomic_write(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_figure(fig, path, dpi: int = 120, bbox_inches: str | None = "tight") -> Path:
+    """A matplotlib figure as PNG, written atomically and without a date stamp (stable bytes across runs)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi, bbox_inches=bbox_inches, metadata={"Software": None})
+    plt.close(fig)
+    return atomic_write(path, png.getvalue())
+
+
+@contextmanager
+def atomic_dir(target, replace: bool = False):
+    """Yield an empty staging folder beside `target`; when the block ends it is renamed to `target`
+    (which must be missing or empty unless `replace`), and when the block fails it is removed.
+    Staging folders that killed processes left beside `target` are removed first (not those of
+    processes still running), and every file and folder staged gets the ordinary modes."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}-build-"
+    for leftover in target.parent.glob(f"{prefix}*-*"):
+        pid = leftover.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{prefix}{os.getpid()}-"))
+    try:
+        yield staging
+        mask = umask()
+        for path in [staging, *staging.rglob("*")]:  # mkdtemp makes 0700, some writers (safetensors) 0600
+            if not path.is_symlink():
+                path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+        if replace:
+            replace_dir(staging, target)
+        else:
+            if target.is_dir():
+                target.rmdir()  # only an empty one: anything else is an error, never overwritten
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def target_dir(directory: str | os.PathLike) -> Path:

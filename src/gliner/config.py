@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write
+from .atomic import write_json
 
 # model_type values the reference writes for the one architecture we implement (uni-encoder, spans).
 SPAN_MODEL_TYPES = (None, "gliner", "gliner_uni_encoder_span")
@@ -118,4 +118,4 @@ class GLiNERConfig:
             raise ValueError(f"{path}: {err}") from None
 
     def to_json_file(self, path: str | os.PathLike) -> None:
-        atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_json(path, self.to_dict())

@@ -19,87 +19,92 @@ that it renames, so a failed write never leaves half a file behind.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import re
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from .atomic import atomic_write
-from .processing import split_words
+from .atomic import atomic_write, atomic_write_all, save_figure
 
 MAX_WIDTH = 12  # K: the longest span, in words, that the model scores
 
 
 # ----------------------------------------------------------------------------------- validation
 
-def _fail(where, field, msg):
+def fail(where, field, msg):
+    """Raise the ValueError every reader and validator raises: 'where: field: what is wrong'."""
     raise ValueError(f"{where}: {field}: {msg}" if where else f"{field}: {msg}")
+
+
+def fail_at(path, line, msg):
+    """The same for a raw-corpus file, whose lines have no fields: 'path:line: what is wrong'."""
+    raise ValueError(f"{path}:{line}: {msg}")
 
 
 def _check_str_list(values, where, field, distinct=False):
     if not isinstance(values, list):
-        _fail(where, field, f"must be a list of strings, got {type(values).__name__}")
+        fail(where, field, f"must be a list of strings, got {type(values).__name__}")
     for i, value in enumerate(values):
         if not isinstance(value, str):
-            _fail(where, f"{field}[{i}]", f"must be a string, got {type(value).__name__}")
+            fail(where, f"{field}[{i}]", f"must be a string, got {type(value).__name__}")
         if not value.strip():
-            _fail(where, f"{field}[{i}]", "is empty")
+            fail(where, f"{field}[{i}]", "is empty")
     if distinct and len(set(values)) != len(values):
         dup = next(v for v, n in Counter(values).items() if n > 1)
-        _fail(where, field, f"{dup!r} is listed twice")
+        fail(where, field, f"{dup!r} is listed twice")
 
 
 def validate_example(example, where: str = "") -> dict:
     """Check one example; raise ValueError('where: field: what is wrong') or return it unchanged."""
     if not isinstance(example, dict):
-        _fail(where, "example", f"must be a JSON object, got {type(example).__name__}")
+        fail(where, "example", f"must be a JSON object, got {type(example).__name__}")
     for field in ("tokenized_text", "ner"):
         if field not in example:
-            _fail(where, field, "missing")
+            fail(where, field, "missing")
     words = example["tokenized_text"]
     _check_str_list(words, where, "tokenized_text")
     spans = example["ner"]
     if not isinstance(spans, list):
-        _fail(where, "ner", f"must be a list of [start, end, type], got {type(spans).__name__}")
+        fail(where, "ner", f"must be a list of [start, end, type], got {type(spans).__name__}")
     for i, span in enumerate(spans):
         field = f"ner[{i}]"
         if not isinstance(span, (list, tuple)) or len(span) != 3:
-            _fail(where, field, f"must be [start, end, type], got {span!r}")
+            fail(where, field, f"must be [start, end, type], got {span!r}")
         start, end, label = span
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
-            _fail(where, field, f"start and end must be integers, got {span!r}")
+            fail(where, field, f"start and end must be integers, got {span!r}")
         if not isinstance(label, str) or not label.strip():
-            _fail(where, field, f"type must be a non-empty string, got {label!r}")
+            fail(where, field, f"type must be a non-empty string, got {label!r}")
         if end < start:
-            _fail(where, field, f"end {end} is before start {start}")
+            fail(where, field, f"end {end} is before start {start}")
         if start < 0 or end >= len(words):
-            _fail(where, field, f"span [{start}, {end}] is out of range for {len(words)} words")
+            fail(where, field, f"span [{start}, {end}] is out of range for {len(words)} words")
     for field in ("lang", "source", "split", "id"):
         if field in example and not isinstance(example[field], str):
-            _fail(where, field, f"must be a string, got {type(example[field]).__name__}")
+            fail(where, field, f"must be a string, got {type(example[field]).__name__}")
     if "silver" in example and not isinstance(example["silver"], bool):
-        _fail(where, "silver", f"must be true or false, got {example['silver']!r}")
+        fail(where, "silver", f"must be true or false, got {example['silver']!r}")
     if "negatives" in example:
         _check_str_list(example["negatives"], where, "negatives")
     if "labels" in example:
         _check_str_list(example["labels"], where, "labels", distinct=True)
         missing = sorted({s[2] for s in spans} - set(example["labels"]))
         if missing:
-            _fail(where, "ner", f"type {missing[0]!r} is not in this example's labels")
+            fail(where, "ner", f"type {missing[0]!r} is not in this example's labels")
     if "offsets" in example:
         text, offsets = example.get("text"), example["offsets"]
         if not isinstance(text, str):
-            _fail(where, "offsets", "needs the example's 'text'")
+            fail(where, "offsets", "needs the example's 'text'")
         if not isinstance(offsets, list) or len(offsets) != len(words):
-            _fail(where, "offsets", f"must be a list of {len(words)} [start, end] pairs")
+            fail(where, "offsets", f"must be a list of {len(words)} [start, end] pairs")
         for i, (word, pair) in enumerate(zip(words, offsets)):
             ok = isinstance(pair, list) and len(pair) == 2 and all(type(x) is int for x in pair)
             if not (ok and text[pair[0]:pair[1]] == word):
-                _fail(where, f"offsets[{i}]", f"{pair!r} does not point at word {word!r} in text")
+                fail(where, f"offsets[{i}]", f"{pair!r} does not point at word {word!r} in text")
     elif "text" in example and not isinstance(example["text"], str):
-        _fail(where, "text", f"must be a string, got {type(example['text']).__name__}")
+        fail(where, "text", f"must be a string, got {type(example['text']).__name__}")
     return example
 
 
@@ -114,7 +119,7 @@ def text_lines(path):
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as e:  # e.object: the bytes after a BOM
                 byte = e.start + 1 + len(raw) - len(e.object)
-                _fail(f"{path}:{number}", "encoding", f"not UTF-8 (byte 0x{e.object[e.start]:02x} at byte {byte} of the line)")
+                fail(f"{path}:{number}", "encoding", f"not UTF-8 (byte 0x{e.object[e.start]:02x} at byte {byte} of the line)")
             yield number, line.rstrip("\r\n")
 
 
@@ -133,12 +138,12 @@ def read_json(path, expect: type | None = None, fields: dict | None = None):
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
     if expect is not None and not isinstance(value, expect):
-        _fail(str(path), "json", f"must be a JSON {'object' if expect is dict else expect.__name__}, got {type(value).__name__}")
+        fail(str(path), "json", f"must be a JSON {'object' if expect is dict else expect.__name__}, got {type(value).__name__}")
     for key, kind in (fields or {}).items():
         if key not in value:
-            _fail(str(path), key, "missing")
+            fail(str(path), key, "missing")
         if not isinstance(value[key], kind):
-            _fail(str(path), key, f"must be a {kind.__name__}, got {type(value[key]).__name__}")
+            fail(str(path), key, f"must be a {kind.__name__}, got {type(value[key]).__name__}")
     return value
 
 
@@ -148,11 +153,11 @@ def load_jsonl(path) -> list[dict]:
     for number, line in text_lines(path):
         where = f"{path}:{number}"
         if not line.strip():
-            _fail(where, "line", "is empty (one JSON object a line)")
+            fail(where, "line", "is empty (one JSON object a line)")
         try:
             example = json.loads(line)
         except json.JSONDecodeError as e:
-            _fail(where, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+            fail(where, "json", f"not valid JSON ({e.msg} at column {e.colno})")
         examples.append(validate_example(example, where))
     return examples
 
@@ -173,6 +178,23 @@ def jsonl_text(path, examples) -> str:
 def write_jsonl(path, examples) -> Path:
     """Validate all examples, then write them atomically; nothing is written if one is bad."""
     return atomic_write(path, jsonl_text(path, examples))
+
+
+def write_corpus_files(out_dir, sets: dict, json_files: dict, manifest: dict) -> dict[str, str]:
+    """A prepared-corpora folder: each of `sets` as <name>.jsonl (validated), each of `json_files` as
+    <name>.json, and manifest.json, `manifest` plus `files` (every other file's sha256). All are made
+    first and written last, together (atomic_write_all), so a failure leaves the old files; returns the paths."""
+    out = Path(out_dir)
+    paths = {name: out / f"{name}.jsonl" for name in sets}
+    files = {paths[name]: jsonl_text(paths[name], rows) for name, rows in sets.items()}
+    for name, value in json_files.items():
+        paths[name] = out / f"{name}.json"
+        files[paths[name]] = json.dumps(value, indent=1) + "\n"
+    digests = {name: hashlib.sha256(files[path].encode("utf-8")).hexdigest() for name, path in sorted(paths.items())}
+    paths["manifest"] = out / "manifest.json"
+    files[paths["manifest"]] = json.dumps({**manifest, "files": digests}, indent=1) + "\n"
+    atomic_write_all(files)
+    return {name: str(path) for name, path in paths.items()}
 
 
 def load_label_map(name: str) -> dict:
@@ -207,10 +229,10 @@ def tags_to_spans(tags, scheme: str = "BIO", label_map: dict | None = None, wher
             continue
         prefix, sep, raw = tag.partition("-")
         if not sep or prefix not in allowed or not raw:
-            _fail(where, f"tag {i}", f"{tag!r} is not a {scheme} tag")
+            fail(where, f"tag {i}", f"{tag!r} is not a {scheme} tag")
         if label_map is not None:
             if raw not in label_map:
-                _fail(where, f"tag {i}", f"type {raw!r} is not in the label map")
+                fail(where, f"tag {i}", f"type {raw!r} is not in the label map")
             raw = label_map[raw]
         if prefix in "BS" or current != raw:  # B/S, or an I/E that does not continue its run
             close(i - 1)
@@ -247,7 +269,7 @@ def read_conll(path, scheme: str = "BIO", label_map: dict | None = None, token_c
             continue
         columns = line.split()
         if len(columns) < 2:
-            _fail(f"{path}:{number}", "columns", f"need a word and a tag, got {line.rstrip()!r}")
+            fail(f"{path}:{number}", "columns", f"need a word and a tag, got {line.rstrip()!r}")
         if not words:
             first = number
         words.append(columns[token_col])
@@ -308,10 +330,7 @@ def plot_stats(stats: dict, path, top: int = 20) -> Path:
         row[1].set_ylabel("entities (log scale)")
         row[1].legend()
     fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=110, metadata={"Software": None})  # no version stamp: stable bytes
-    plt.close(fig)
-    return atomic_write(path, png.getvalue())
+    return save_figure(fig, path, dpi=110, bbox_inches=None)
 
 
 _FUNCTION_WORDS = {"of", "or", "and", "the", "other", "else", "entity", "name", "number", "group"}

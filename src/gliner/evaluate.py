@@ -11,79 +11,35 @@ counts only with the same start word, end word and type as a gold entity.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from .atomic import atomic_write
-from .decoding import candidates, greedy_decode
-from .processing import check_labels, encode
+from .atomic import write_json
+from .decoding import greedy_decode
+from .processing import check_labels
 
 Entity = tuple[int, int, str]  # (start_word, end_word_inclusive, type)
 SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 # ---------------------------------------------------------------------------------- prediction
-@torch.inference_mode()
 def predict_candidates(model, examples: list[dict], min_threshold: float = 0.1, batch_size: int = 16,
-                       progress: bool = True) -> list[list[tuple[int, int, str, float]]]:
-    """Every (start, end, type, score) scoring above min_threshold, per example, before decoding.
-
-    Decoding is left to `decode`, so a threshold sweep costs one forward pass. Each example is
-    prompted with its own `labels` (split into groups of config.max_types, as at inference);
-    texts too long for the encoder are windowed as in `GLiNER.batch_predict_entities`.
-    """
-    model.eval()
-    cfg = model.config
-    rows, budgets = [], {}  # (example index, window, label group); text tokens left per label group
-    for i, ex in enumerate(examples):
-        labels = check_labels(ex["labels"])
-        for g in range(0, len(labels), cfg.max_types):
-            group = tuple(labels[g : g + cfg.max_types])
-            if group not in budgets:
-                budgets[group] = model._text_token_budget(list(group))
-            rows += [(i, win, group) for win in model._windows(ex["tokenized_text"], budgets[group]) if win.end > win.start]
-    rows.sort(key=lambda row: row[1].end - row[1].start)  # similar lengths share a batch: less padding
-    found: list[list] = [[] for _ in examples]
-    for b in tqdm(range(0, len(rows), batch_size), desc="evaluate", disable=not progress, leave=False):
-        batch = rows[b : b + batch_size]
-        words = [examples[i]["tokenized_text"][win.start : win.end] for i, win, _ in batch]
-        inputs = encode(model.tokenizer, words, [list(group) for _, _, group in batch], cfg.ent_token, cfg.sep_token)
-        logits, _ = model(**{k: v.to(model.device) for k, v in inputs.items()})
-        scores = logits.float().sigmoid().cpu()
-        for row, (i, win, group) in enumerate(batch):
-            for s, e, c, p in candidates(scores[row, :, :, : len(group)], win.end - win.start, min_threshold).tolist():
-                if win.own_start <= s + win.start < win.own_end:
-                    found[i].append((int(s) + win.start, int(e) + win.start, group[int(c)], p))
-    return found
+                       progress: bool = True) -> list[tuple[list[str], torch.Tensor]]:
+    """Per example, its labels and every candidate above min_threshold (the model's windowed scorer),
+    so a threshold sweep costs one forward pass. Each example is prompted with its own `labels`."""
+    labels = [check_labels(ex["labels"]) for ex in examples]
+    found = model.window_candidates([ex["tokenized_text"] for ex in examples], labels, min_threshold, batch_size,
+                                    progress)
+    return list(zip(labels, found))
 
 
-def decode(found: list[list], threshold: float, flat_ner: bool = True) -> list[set[Entity]]:
-    """Greedy decoding (the model's own) of the candidates above `threshold`, per example.
-
-    Flat decoding keeps a span iff none of its words is taken yet, highest score first; that is
-    `greedy_decode(flat_ner=True)` in O(width) per candidate, which matters for untrained models
-    whose candidates number in the thousands per sentence."""
-    out = []
-    for cands in found:
-        kept = [c for c in cands if c[3] > threshold]
-        if flat_ner:
-            taken, spans = set(), set()
-            for s, e, t, _ in sorted(kept, key=lambda c: -c[3]):  # stable, as greedy_decode's argsort
-                if taken.isdisjoint(range(s, e + 1)):
-                    taken.update(range(s, e + 1))
-                    spans.add((s, e, t))
-            out.append(spans)
-            continue
-        names = sorted({c[2] for c in kept})
-        index = {name: k for k, name in enumerate(names)}
-        rows = torch.tensor([[s, e, index[t], p] for s, e, t, p in kept], dtype=torch.float64).reshape(-1, 4)
-        out.append({(s, e, names[c]) for s, e, c, _ in greedy_decode(rows, flat_ner)})
-    return out
+def decode(found: list[tuple[list[str], torch.Tensor]], threshold: float, flat_ner: bool = True) -> list[set[Entity]]:
+    """Greedy decoding (the model's own) of the candidates above `threshold`, per example."""
+    return [{(s, e, labels[c]) for s, e, c, _ in greedy_decode(cands[cands[:, 3] > threshold], flat_ner)}
+            for labels, cands in found]
 
 
 # ---------------------------------------------------------------------------------- scoring
@@ -198,7 +154,7 @@ def evaluate(model, datasets: dict[str, list[dict]] | list, threshold: float = 0
 def write_metrics(result: dict, path) -> None:
     """The metrics as JSON for `dvc metrics` (error rows and timings left out), written atomically."""
     metrics = {k: v for k, v in result.items() if k not in ("error_rows", "per_example", "timing")}
-    atomic_write(Path(path), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_json(path, metrics)
 
 
 def main(argv=None) -> dict:

@@ -12,10 +12,7 @@ span_mode=markerV0), so its state dict loads here as it is and ours loads there:
 
 from __future__ import annotations
 
-import numbers
 import os
-import re
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,11 +20,13 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from tqdm.auto import tqdm
 
 from .atomic import checkpoint_to_read, write_checkpoint
 from .config import GLiNERConfig
 from .decoding import candidates, greedy_decode
-from .processing import check_labels, encode, plan_windows, prompt_words, split_words, tokenize
+from . import loading
+from .processing import SURROGATE, Window, check_labels, check_threshold, encode, plan_windows, prompt_words, split_words, tokenize
 
 
 def projection(in_dim: int, dropout: float, out_dim: int | None = None) -> nn.Sequential:
@@ -93,31 +92,28 @@ class SpanMarkerV0(nn.Module):
         return self.out_project(torch.cat([start, end], dim=-1).relu()).view(B, -1, self.max_width, D)
 
     def score(self, words: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """Logits (B, L, K, C) = span vectors . type vectors, without building the span vectors.
-
-        The same numbers as `forward` followed by a dot product, computed in an order that avoids
-        the two (B, L, K, 4D) x (4D, ...) matrix products of the reference, whose cost grows with
-        every padded span:
-          relu(cat(s, e)) @ W1.T = relu(s) @ W1s.T + relu(e) @ W1e.T   (split W1 = [W1s | W1e]),
-          so the first layer runs per word (B, L, 4D), not per span;
-          (g @ W2.T + b2) . t = g . (t @ W2) + b2 . t,
-          so the last layer is folded into the C type vectors instead of applied to L*K spans.
-        The remaining (B, L, 4D) hidden layer is built one width at a time (a slice, not a gather
-        of L*K rows), so it stays in cache; spans running past the text use the last word as their
-        end, as the reference's clamped span indices do (they are masked later).
-        """
+        """Logits (B, L, K, C) = span vectors . type vectors, the numbers of `forward` + a dot product without
+        building the span vectors: relu(cat(s, e)) @ W1.T = relu(s) @ W1s.T + relu(e) @ W1e.T runs the first layer
+        per word, not per span, and (g @ W2.T + b2) . t = g . (t @ W2) + b2 . t folds the last layer into the
+        type vectors. Spans running past the text end at the last word, as the reference's clamped indices."""
         B, L, K = words.size(0), words.size(1), self.max_width
-        first, dropout, last = self.out_project[0], self.out_project[2], self.out_project[3]
-        w_start, w_end = first.weight.chunk(2, dim=1)  # (4D, D) each
-        from_start = self.project_start(words).relu() @ w_start.T + first.bias  # (B, L, 4D)
-        from_end = self.project_end(words).relu() @ w_end.T  # (B, L, 4D)
-        types_in = (types @ last.weight).transpose(1, 2)  # (B, 4D, C)
+        from_start, from_end, types_in, type_bias = self.factors(words, types)
+        dropout = self.out_project[2]
         logits = words.new_empty(B, L, K, types.size(1))
         for width in range(K):
             inside = max(L - width, 0)  # spans of this width that end inside the text
             logits[:, :inside, width] = dropout((from_start[:, :inside] + from_end[:, width:]).relu_()) @ types_in
             logits[:, inside:, width] = dropout((from_start[:, inside:] + from_end[:, -1:]).relu_()) @ types_in
-        return logits + (types @ last.bias)[:, None, None, :]
+        return logits + type_bias[:, None, None, :]
+
+    def factors(self, words: torch.Tensor, types: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The head as `score` splits it: the first layer's start and end parts per word (B, L, 4D) each, the
+        last layer folded into the types (B, 4D, C), and its bias per type (B, C)."""
+        first, last = self.out_project[0], self.out_project[3]
+        w_start, w_end = first.weight.chunk(2, dim=1)  # (4D, D) each
+        from_start = self.project_start(words).relu() @ w_start.T + first.bias
+        from_end = self.project_end(words).relu() @ w_end.T
+        return from_start, from_end, (types @ last.weight).transpose(1, 2), types @ last.bias
 
 
 class SpanRepLayer(nn.Module):
@@ -178,11 +174,8 @@ class GLiNER(nn.Module):
     # ------------------------------------------------------------------------------ construction
     @classmethod
     def from_backbone(cls, backbone: str, model_name: str | None = None, **config_fields) -> "GLiNER":
-        """A new model on a pretrained encoder (path or hub id); GLiNER layers randomly initialised.
-
-        `model_name` is what the config records as the backbone (default: `backbone`); give the hub
-        id when `backbone` is a local path, so checkpoints do not name this machine's files.
-        """
+        """A new model on a pretrained encoder (path or hub id), GLiNER layers random. The config records
+        `model_name` (give the hub id for a local `backbone`, so checkpoints do not name this machine's files)."""
         from transformers import AutoModel, AutoTokenizer
 
         config = GLiNERConfig(model_name=model_name or backbone, **config_fields)
@@ -193,9 +186,9 @@ class GLiNER(nn.Module):
         """A new model: adds <<ENT>>/<<SEP>> to the tokenizer and the encoder's embeddings and records
         their ids and the encoder's config, so the checkpoint is self-contained. Without `encoder`,
         one is built, randomly initialised, from `config.encoder_config`."""
-        tokenizer = _prepare_tokenizer(tokenizer)
+        tokenizer = loading.prepare_tokenizer(tokenizer)
         tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
-        encoder = encoder if encoder is not None else _encoder_from_config(config, Path("."))
+        encoder = encoder if encoder is not None else loading.encoder_from_config(config, Path("."))
         if encoder.get_input_embeddings().num_embeddings != len(tokenizer):
             encoder.resize_token_embeddings(len(tokenizer))
         config.vocab_size = len(tokenizer)
@@ -218,13 +211,9 @@ class GLiNER(nn.Module):
     ) -> "GLiNER":
         """Load a checkpoint directory (ours or the reference's), or download one from the hub.
 
-        The keywords are the reference's (gliner 0.2.29), so its clients' calls run unchanged
-        (`dtype="bf16"`, `quantize="int8"` included); those that select something this package does
-        not implement (ONNX/OpenVINO runtimes, torch.compile) raise naming the keyword, and an unknown keyword is refused. Deliberate
-        differences: `strict` defaults to True (a checkpoint missing weights fails instead of keeping
-        random ones); `low_cpu_mem_usage` is accepted and loads the usual way (same result).
-        `load_tokenizer=False` takes the backbone's tokenizer from `config.model_name`, as the reference.
-        """
+        The keywords are the reference's (gliner 0.2.29), so its clients' calls run unchanged; those selecting
+        what this package does not implement (ONNX/OpenVINO runtimes, torch.compile) raise naming the keyword.
+        Unlike the reference, `strict` defaults to True: a checkpoint missing weights fails."""
         if unknown:
             raise TypeError(f"GLiNER.from_pretrained() got an unexpected keyword argument {sorted(unknown)[0]!r}")
         for keyword, value, default in (("load_onnx_model", bool(load_onnx_model), False),
@@ -238,14 +227,14 @@ class GLiNER(nn.Module):
                                           "model in eager mode only (no ONNX/OpenVINO runtime or torch.compile)")
         if quantize not in (None, "int8"):
             raise ValueError(f"from_pretrained(quantize={quantize!r}): only 'int8' is supported (bf16: dtype='bf16')")
-        device = _check_device(map_location)
-        torch_dtype = _parse_dtype(dtype, variant)
+        device = loading.check_device(map_location)
+        torch_dtype = loading.parse_dtype(dtype, variant)
         if model_dir is not None:
             directory = Path(model_dir)
         elif Path(model_id).is_dir():
             directory = Path(model_id)
         else:
-            directory = _download(str(model_id), revision=revision, cache_dir=cache_dir, force_download=force_download,
+            directory = loading.download(str(model_id), revision=revision, cache_dir=cache_dir, force_download=force_download,
                                   proxies=proxies, resume_download=resume_download, token=token,
                                   local_files_only=local_files_only)
         with checkpoint_to_read(directory) as directory:  # not while a save is swapping files in
@@ -260,14 +249,14 @@ class GLiNER(nn.Module):
                 config.validate()
             except ValueError as err:
                 raise ValueError(f"from_pretrained overrides: {err}") from None
-            tokenizer = _load_tokenizer(directory, config, load_tokenizer is not False, hub)
-            encoder = _encoder_from_config(config, directory, hub, _attn_implementation)
+            tokenizer = loading.load_tokenizer(directory, config, load_tokenizer is not False, hub)
+            encoder = loading.encoder_from_config(config, directory, hub, _attn_implementation)
             model = cls(config, tokenizer, encoder)
             if config.class_token_index == -1:  # an untrained config: the markers are added now
                 tokenizer.add_tokens([config.ent_token, config.sep_token], special_tokens=True)
                 config.class_token_index = tokenizer.convert_tokens_to_ids(config.ent_token)
-            _check_tokenizer(directory, config, tokenizer, encoder, resize_token_embeddings is not False)
-            weights = _load_weights(directory, model.model, str(device), strict, variant)
+            loading.check_tokenizer(directory, config, tokenizer, encoder, resize_token_embeddings is not False)
+            weights = loading.load_weights(directory, model.model, str(device), strict, variant)
             if torch_dtype is not None:
                 model.to(torch_dtype)
             model.model.load_state_dict(weights, strict=strict)
@@ -287,12 +276,8 @@ class GLiNER(nn.Module):
         return self
 
     def save_pretrained(self, directory: str | os.PathLike, *, safe_serialization: bool = True) -> Path:
-        """Write gliner_config.json, the weights and the tokenizer files into `directory`.
-
-        Only the checkpoint's own files are replaced, all at once (see gliner.atomic); anything else
-        in the directory is left alone. Saving onto an existing file is refused. Weights go to
-        model.safetensors (safe_serialization=False: the reference's default pytorch_model.bin).
-        """
+        """Write gliner_config.json, the weights (model.safetensors; or pytorch_model.bin, the reference's default)
+        and the tokenizer files, replacing only the checkpoint's own files, all at once (gliner.atomic)."""
         from safetensors.torch import save_file
 
         def write(staging: Path) -> None:
@@ -336,64 +321,75 @@ class GLiNER(nn.Module):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
         labels = check_labels(labels)
-        threshold = _check_threshold(threshold)
+        threshold = check_threshold(threshold)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.eval()
-
-        groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
         # a lone surrogate cannot reach the tokenizer; U+FFFD stands in for it, one code point for one
         docs = [split_words(SURROGATE.sub("\ufffd", text), self.config.words_splitter_type) for text in texts]
-        rows = []  # (doc, window, group index): one encoder input each
-        for group_index, group in enumerate(groups):
-            budget = self._text_token_budget(group)
-            for doc_index, words in enumerate(docs):
-                for window in self._windows([w for w, _, _ in words], budget):
-                    if window.end > window.start:
-                        rows.append((doc_index, window, group_index))
-        rows.sort(key=lambda row: row[1].end - row[1].start)  # similar lengths share a batch: less padding
-
-        found = [[] for _ in texts]  # candidate tensors per document, in document word/label indices
-        for i in range(0, len(rows), batch_size):
-            batch = rows[i : i + batch_size]
-            inputs = encode(
-                self.tokenizer,
-                [[w for w, _, _ in docs[d][win.start : win.end]] for d, win, _ in batch],
-                [groups[g] for _, _, g in batch],
-                self.config.ent_token,
-                self.config.sep_token,
-            )
-            logits, _ = self(**{k: v.to(self.device) for k, v in inputs.items()})
-            scores = logits.float().sigmoid().cpu()
-            for row, (d, win, g) in enumerate(batch):
-                cands = candidates(scores[row, :, :, : len(groups[g])], win.end - win.start, threshold)
-                cands[:, :2] += win.start
-                cands[:, 2] += g * self.config.max_types
-                owned = (cands[:, 0] >= win.own_start) & (cands[:, 0] < win.own_end)
-                found[d].append(cands[owned])
-
+        found = self.window_candidates([[w for w, _, _ in words] for words in docs], [labels] * len(docs),
+                                       threshold, batch_size)
         results = []
         for text, words, cands in zip(texts, docs, found):
-            spans = greedy_decode(torch.cat(cands) if cands else torch.empty(0, 4), flat_ner, multi_label)
             results.append([
                 {"start": words[s][1], "end": words[e][2], "text": text[words[s][1] : words[e][2]],
                  "label": labels[label], "score": score}
-                for s, e, label, score in spans
+                for s, e, label, score in greedy_decode(cands, flat_ner, multi_label)
             ])
         return results
 
-    def _text_token_budget(self, labels: list[str]) -> int:
+    # ------------------------------------------------------------------------------ the windowed scorer
+    # Prediction, evaluation and the benchmark all score through these three methods.
+    def encoder_rows(self, docs: list[list[str]], labels: list[list[str]]) -> list[tuple]:
+        """One (document, window, first label index, label group) per encoder input, shortest first
+        (similar lengths share a batch: less padding); each document has its own label list."""
+        step, budgets, rows = self.config.max_types, {}, []
+        for d, (words, doc_labels) in enumerate(zip(docs, labels, strict=True)):
+            for g in range(0, len(doc_labels), step):
+                group = tuple(doc_labels[g : g + step])
+                if group not in budgets:
+                    budgets[group] = self.text_token_budget(list(group))
+                rows += [(d, win, g, group) for win in self.windows(words, budgets[group]) if win.end > win.start]
+        rows.sort(key=lambda row: (row[1].end - row[1].start, row[2]))
+        return rows
+
+    def encode_rows(self, docs: list[list[str]], rows: list[tuple]) -> dict:
+        """The encoder inputs of `rows` (from `encoder_rows`), on the model's device."""
+        inputs = encode(self.tokenizer, [docs[d][win.start : win.end] for d, win, _, _ in rows],
+                        [list(group) for *_, group in rows], self.config.ent_token, self.config.sep_token)
+        return {k: v.to(self.device) for k, v in inputs.items()}
+
+    @torch.inference_mode()
+    def window_candidates(self, docs: list[list[str]], labels: list[list[str]], threshold: float,
+                          batch_size: int = 8, progress: bool = False) -> list[torch.Tensor]:
+        """Per document, every (start word, end word, label index, score) above `threshold`, before decoding;
+        a span is scored in the one window that owns its start word."""
+        self.eval()
+        rows = self.encoder_rows(docs, labels)
+        found = [[] for _ in docs]
+        for i in tqdm(range(0, len(rows), batch_size), desc="predict", disable=not progress, leave=False):
+            batch = rows[i : i + batch_size]
+            logits, _ = self(**self.encode_rows(docs, batch))
+            scores = logits.float().sigmoid().cpu()
+            for row, (d, win, g, group) in enumerate(batch):
+                cands = candidates(scores[row, :, :, : len(group)], win.end - win.start, threshold)
+                cands[:, :2] += win.start
+                cands[:, 2] += g
+                owned = (cands[:, 0] >= win.own_start) & (cands[:, 0] < win.own_end)
+                found[d].append(cands[owned])
+        return [torch.cat(c) if c else torch.empty(0, 4, dtype=torch.float64) for c in found]
+
+    def text_token_budget(self, labels: list[str]) -> int:
         """Sub-tokens left for the text once the prompt for `labels` and the special tokens are in."""
         tokenizer = self.tokenizer
         prompt = tokenize(tokenizer, prompt_words(labels, self.config.ent_token, self.config.sep_token),
                           is_split_into_words=True, add_special_tokens=False)["input_ids"]
-        limit = min(tokenizer.model_max_length, _max_positions(self.config)) - tokenizer.num_special_tokens_to_add()
+        limit = min(tokenizer.model_max_length, loading.max_positions(self.config)) - tokenizer.num_special_tokens_to_add()
         if limit - len(prompt) <= self.config.max_width:
             raise ValueError(f"the prompt for {len(labels)} labels takes {len(prompt)} of {limit} tokens; "
                              "lower max_types so label groups leave room for text")
         return limit - len(prompt)
 
-    def _windows(self, words: list[str], budget: int):
+    def windows(self, words: list[str], budget: int) -> list[Window]:
         """Plan encoder windows for one text; a short text gets a single window and no extra work."""
         # an upper bound on sub-tokens per word (a sub-token covers at least one UTF-8 byte) avoids
         # tokenising words twice when the text surely fits
@@ -402,210 +398,3 @@ class GLiNER(nn.Module):
         counts = [len(ids) for ids in tokenize(self.tokenizer, words, add_special_tokens=False)["input_ids"]]
         return plan_windows(counts, self.config.max_len, budget, self.config.max_width)
 
-
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _check_threshold(threshold) -> float:
-    """A number in (0, 1): a Python, numpy or one-element torch scalar."""
-    is_scalar_tensor = isinstance(threshold, torch.Tensor) and threshold.numel() == 1 and threshold.is_floating_point()
-    if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) or is_scalar_tensor):
-        raise TypeError(f"threshold must be a number in (0, 1), got {type(threshold).__name__} {threshold!r}")
-    value = float(threshold)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    return value
-
-
-# ---------------------------------------------------------------------------------- loading helpers
-def _max_positions(config: GLiNERConfig) -> int:
-    encoder = config.encoder_config or {}
-    positions = encoder.get("max_position_embeddings") or 10**9
-    # XLM-R style encoders number positions from padding_idx + 1
-    return positions - 2 if encoder.get("model_type") in ("xlm-roberta", "roberta") else positions
-
-
-def _prepare_tokenizer(tokenizer):
-    """As the reference: ask SentencePiece-style tokenizers for their bos/eos markers explicitly."""
-    if hasattr(tokenizer, "add_bos_token") and tokenizer.bos_token_id is not None:
-        tokenizer.add_bos_token = True
-    if hasattr(tokenizer, "add_eos_token") and tokenizer.eos_token_id is not None:
-        tokenizer.add_eos_token = True
-    return tokenizer
-
-
-def _check_device(map_location) -> torch.device:
-    try:
-        device = torch.device(map_location)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"map_location={map_location!r} is not a device ({err})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"map_location={map_location!r} but this machine has no usable CUDA device "
-                           "(torch.cuda.is_available() is False); use map_location='cpu'")
-    return device
-
-
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-
-def _parse_dtype(dtype, variant: str | None) -> torch.dtype | None:
-    """`dtype=` as the reference takes it (a torch dtype or a name); `variant` implies its dtype."""
-    parsed = dtype
-    if isinstance(dtype, str):
-        parsed = DTYPES.get(dtype.lower().removeprefix("torch."))
-    if dtype is not None and parsed not in DTYPES.values():
-        raise ValueError(f"dtype={dtype!r} is not a floating-point dtype (known: {sorted(DTYPES)})")
-    if variant is not None:
-        if variant not in ("fp16", "bf16"):
-            raise ValueError(f"variant={variant!r} is not one of 'fp16', 'bf16'")
-        if parsed is not None and parsed != DTYPES[variant]:
-            raise ValueError(f"variant={variant!r} needs dtype={DTYPES[variant]}, got dtype={dtype!r}")
-        parsed = DTYPES[variant]
-    return parsed
-
-
-def _download(hub_id: str, **hub_kwargs) -> Path:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id=hub_id, **{k: v for k, v in hub_kwargs.items() if v is not None}))
-    except Exception as err:  # offline, unknown id, ...: say what was tried
-        raise OSError(f"{hub_id!r} is not a local directory and could not be downloaded from the Hugging Face hub "
-                      f"({type(err).__name__}: {err}). Offline? Pass the path of a checkpoint directory.") from err
-
-
-def _load_tokenizer(directory: Path, config: GLiNERConfig, from_directory: bool, hub: dict):
-    """The checkpoint's own tokenizer, or (none saved, or load_tokenizer=False) the backbone's.
-
-    A released checkpoint without tokenizer files (GLiNER v1 such as urchade/gliner_base; v2.1 ones
-    loaded with load_tokenizer=False) uses `model_name`'s tokenizer plus the markers the reference
-    adds, "[FLERT]", <<ENT>>, <<SEP>> in that order (v1 got "[FLERT]" from flair), so <<ENT>> is the
-    backbone's size + 1 (class_token_index 128002 for DeBERTa-v3, 250103 for mDeBERTa-v3); our own
-    checkpoints add only the two markers, and the config's class_token_index tells which. A config
-    without class_token_index or vocab_size (v1) gets them as the reference sets them: the embeddings
-    follow the tokenizer.
-    """
-    from transformers import AutoTokenizer
-
-    saved = from_directory and (directory / "tokenizer_config.json").is_file()
-    source = directory if saved else config.model_name
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **({} if saved else hub))
-    except Exception as err:
-        if saved:
-            raise OSError(f"{directory}: could not load the tokenizer from {str(source)!r} "
-                          f"({type(err).__name__}: {err})") from err
-        why = "load_tokenizer=False" if not from_directory else "the checkpoint has no tokenizer files"
-        raise OSError(f"{directory}: {why}, so the tokenizer comes from model_name={config.model_name!r} "
-                      f"(Hugging Face hub or its cache{', local_files_only=True' if hub.get('local_files_only') else ''}), "
-                      f"which could not be loaded ({type(err).__name__}: {_first_line(err)}). Offline? Put the backbone "
-                      "into a hub cache (from_pretrained(..., cache_dir=..., local_files_only=True)), or save a "
-                      "tokenizer into the checkpoint directory.") from None
-    # a backbone's tokenizer lacks the markers (a saved one has them, unless the config is untrained)
-    if (not saved or config.class_token_index == -1) and config.ent_token not in tokenizer.get_added_vocab():
-        markers = [config.ent_token, config.sep_token]
-        if config.class_token_index in (-1, len(tokenizer) + 1):  # the reference's (and v1's) "[FLERT]" first
-            markers.insert(0, "[FLERT]")
-        tokenizer.add_tokens(markers, special_tokens=True)
-    if -1 in (config.vocab_size, config.class_token_index):  # v1: the reference resizes to the tokenizer
-        config.vocab_size = len(tokenizer)
-        if isinstance(config.encoder_config, dict):
-            config.encoder_config["vocab_size"] = len(tokenizer)
-    return _prepare_tokenizer(tokenizer)
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [""])[0]
-
-
-def _check_tokenizer(directory: Path, config: GLiNERConfig, tokenizer, encoder: nn.Module, check_size: bool) -> None:
-    """A tokenizer that does not fit the checkpoint (a vocabulary file missing, another backbone's) fails
-    here, naming the files, instead of predicting garbage."""
-    ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
-    rows = encoder.get_input_embeddings().num_embeddings
-    files = sorted(p.name for p in directory.glob("*tok*")) + sorted(p.name for p in directory.glob("vocab*"))
-    problem = None
-    if ent_id != config.class_token_index:
-        problem = (f"class_token_index={config.class_token_index} but the tokenizer maps {config.ent_token!r} "
-                   f"to {ent_id}")
-    elif check_size and len(tokenizer) > rows:
-        problem = f"the tokenizer has {len(tokenizer)} tokens, more than the encoder's {rows} embeddings"
-    elif check_size and len(tokenizer) < rows // 2:
-        problem = f"the tokenizer has only {len(tokenizer)} tokens for the encoder's {rows} embeddings"
-    if problem:
-        hint = "" if (directory / "tokenizer.json").is_file() else " (tokenizer.json is missing)"
-        raise ValueError(f"{directory / 'gliner_config.json'}: the saved tokenizer does not fit the checkpoint: "
-                         f"{problem}{hint}; tokenizer files there: {files or 'none'}")
-
-
-def _encoder_from_config(config: GLiNERConfig, directory: Path, hub: dict | None = None,
-                         attn_implementation: str | None = None) -> nn.Module:
-    """Build the (randomly initialised) encoder from the saved encoder_config; weights come after."""
-    from transformers import AutoConfig, AutoModel
-
-    if config.encoder_config is None:  # released checkpoints (v1, v2.1): the backbone's config from the hub
-        try:
-            encoder_config = AutoConfig.from_pretrained(config.model_name, **(hub or {}))
-        except Exception as err:
-            offline = ", local_files_only=True" if (hub or {}).get("local_files_only") else ""
-            raise OSError(f"{directory / 'gliner_config.json'}: encoder_config is null, so the encoder's config comes "
-                          f"from model_name={config.model_name!r} (Hugging Face hub or its cache{offline}), which could "
-                          f"not be loaded ({type(err).__name__}: {_first_line(err)}). Offline? Put the backbone into a "
-                          "hub cache (from_pretrained(..., cache_dir=..., local_files_only=True)), or write the "
-                          "backbone's config into gliner_config.json as encoder_config.") from None
-        if config.vocab_size != -1:
-            encoder_config.vocab_size = config.vocab_size
-    else:
-        values = dict(config.encoder_config)
-        model_type = values.pop("model_type", "deberta-v2")  # the reference's default
-        try:
-            encoder_config = AutoConfig.for_model(model_type, **values)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{directory / 'gliner_config.json'}: encoder_config: {err}") from None
-    if attn_implementation is None:
-        return AutoModel.from_config(encoder_config)
-    return AutoModel.from_config(encoder_config, attn_implementation=attn_implementation)
-
-
-def _load_weights(directory: Path, model: nn.Module, map_location: str, strict: bool = True,
-                  variant: str | None = None) -> dict:
-    """Read model.safetensors (or model.<variant>.safetensors, or the reference's pytorch_model.bin) and
-    check it fits the model; with strict=False what is missing keeps its initial value, with a warning."""
-    safetensors_file, torch_file = directory / "model.safetensors", directory / "pytorch_model.bin"
-    if variant is not None and (directory / f"model.{variant}.safetensors").is_file():
-        safetensors_file = directory / f"model.{variant}.safetensors"
-    elif variant is not None:
-        warnings.warn(f"{directory}: no model.{variant}.safetensors; loading the default weights cast to {variant}",
-                      stacklevel=3)
-    path = safetensors_file if safetensors_file.is_file() else torch_file
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory}: no weights (expected model.safetensors or pytorch_model.bin)")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(path, device=map_location)
-        else:
-            state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path}: unreadable or corrupt weights ({type(err).__name__}: {err})") from None
-    state = {k.replace("_orig_mod.", ""): v for k, v in state.items()}  # torch.compile prefixes
-    expected = model.state_dict()
-    # buffers some transformers versions save and others do not (e.g. position_ids)
-    optional = {k for k in set(expected) ^ set(state) if k.endswith(("position_ids", "token_type_ids"))}
-    for key in optional:
-        state.pop(key, None)
-        if key in expected:
-            state[key] = expected[key]
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        message = f"{path}: weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        if strict:
-            raise ValueError(message)
-        warnings.warn(message + " (strict=False: missing ones keep their initial values)", stacklevel=3)
-        state = {k: v for k, v in state.items() if k in expected}
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(expected[key].shape)}")
-    return state

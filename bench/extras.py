@@ -1,0 +1,77 @@
+"""The users' asks, each against our eager float32 model in turns on the same sentences: torch.compile, ONNX
+export + onnxruntime, dynamic int8 quantisation, and the BiLSTM left out; speed, same entities, F1."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import torch
+
+from bench.accuracy import compare_entities, f1_of
+from bench.common import log
+from bench.sentences import LABELS, SENTENCES
+from bench.speed import end_to_end, take_turns
+
+
+def extras(model, no_lstm, s: dict, evaluation: list[dict], work: Path, threads: int, log_results: dict) -> dict:
+    """torch.compile, ONNX + onnxruntime, dynamic int8, BiLSTM off: each against eager fp32 ours."""
+    from gliner import GLiNER
+
+    texts = SENTENCES[: s["sentences"]]
+    # compared at a low threshold, so an under-trained model still decodes entities to compare
+    reference_entities = model.batch_predict_entities(texts, LABELS, threshold=0.2, batch_size=8)
+    variants, info = {"ours_fp32": model}, {}
+
+    variants["int8_dynamic"] = copy.deepcopy(model).quantize("int8")
+    info["int8_dynamic"] = {"how": "GLiNER.quantize('int8'): torch dynamic qint8 weights on every nn.Linear but the "
+                                   "span head's out_project (its weights are read directly by the fused scorer)"}
+
+    try:
+        from bench.onnx_export import OnnxGLiNER, export
+
+        t0 = time.perf_counter()
+        path = export(model, work / "onnx" / "gliner.onnx")
+        variants["onnx"] = OnnxGLiNER(model, path, threads)
+        info["onnx"] = {"export_s": time.perf_counter() - t0, "size_mb": path.stat().st_size / 2**20,
+                        "how": "torch.onnx.export (opset 17) of bench.onnx_export.ExportForward, onnxruntime CPU"}
+    except Exception as err:  # onnx/onnxruntime missing or export failure: recorded, not hidden
+        info["onnx"] = {"error": f"{type(err).__name__}: {err}"}
+
+    if s["compile"]:
+        try:
+            compiled = GLiNER.from_pretrained(work / "ours" / "model")
+            compiled.model = torch.compile(compiled.model, dynamic=True)
+            t0 = time.perf_counter()
+            for bs in s["extras_batch_sizes"]:
+                compiled.batch_predict_entities(texts, LABELS, batch_size=bs)
+            variants["torch_compile"] = compiled
+            info["torch_compile"] = {"first_calls_s": time.perf_counter() - t0,
+                                     "how": "torch.compile(model.model, dynamic=True), inductor"}
+        except Exception as err:
+            info["torch_compile"] = {"error": f"{type(err).__name__}: {err}"}
+    else:
+        info["torch_compile"] = {"skipped": "not in this setting (compiling takes minutes on 2 cores): --set compile=true"}
+    variants["no_bilstm"] = no_lstm
+
+    for name, variant in variants.items():
+        found = variant.batch_predict_entities(texts, LABELS, threshold=0.2, batch_size=8)
+        info.setdefault(name, {})["same_entities_as_fp32"] = compare_entities(found, reference_entities)["spans_equal"] \
+            if name != "no_bilstm" else None  # another trained model: its entities differ by design
+        info[name]["entities_at_0.2"] = sum(map(len, found))
+    for bs in s["extras_batch_sizes"]:
+        best = take_turns(end_to_end(variants, None, texts, bs), s["repeats"])
+        for name, seconds in best.items():
+            info[name].setdefault("texts_per_s", {})[str(bs)] = len(texts) / seconds
+            info[name].setdefault("speedup_vs_fp32", {})[str(bs)] = best["ours_fp32"] / seconds
+        log(f"  extras batch {bs}: " + ", ".join(f"{k} {len(texts) / v:.2f}" for k, v in best.items()))
+    for name in ("int8_dynamic", "onnx"):
+        if name in variants:
+            f1 = f1_of(variants[name], evaluation)
+            info[name]["f1"], info[name]["best_f1"] = f1["f1"], f1.get("best_f1")
+            log(f"  {name}: F1 at 0.5 {f1['f1']:.3f}, best {f1['best_f1']:.3f}")
+    for name in ("ours", "no_bilstm"):  # both trained above: their F1 is the training section's
+        key = "ours_fp32" if name == "ours" else name
+        info[key]["f1"], info[key]["best_f1"] = log_results[name]["f1"], log_results[name].get("best_f1")
+    return info

@@ -1,0 +1,183 @@
+"""The knowledge bases that name the entities: WordNet 3.1 (instance names with their class and
+anchors, monosemous concept nouns) and ISO 3166 (countries, subdivisions with their own types)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data import fail_at, text_lines
+
+
+@dataclass
+class Synset:
+    lexfile: int
+    lemmas: list[str]
+    hypernyms: list[str]  # offsets
+    instance_of: list[str]
+
+
+def read_wordnet(wordnet_dir) -> tuple[dict[str, Synset], set[str]]:
+    """Noun synsets of data.noun by offset, and every lower-case lemma of every part of speech
+    (the words a name must not be, to be matched as a name)."""
+    wordnet_dir = Path(wordnet_dir)
+    synsets = {}
+    path = wordnet_dir / "data.noun"
+    for number, line in text_lines(path):
+        if line.startswith("  "):
+            continue  # the licence header
+        try:
+            fields = line.split(" | ")[0].split()
+            count = int(fields[3], 16)
+            lemmas = [fields[4 + 2 * i] for i in range(count)]
+            i = 4 + 2 * count
+            pointers = [fields[i + 1 + 4 * k: i + 5 + 4 * k] for k in range(int(fields[i]))]
+            synsets[fields[0]] = Synset(int(fields[1]), lemmas, [p[1] for p in pointers if p[0] == "@"],
+                                        [p[1] for p in pointers if p[0] == "@i"])
+        except (IndexError, ValueError):
+            fail_at(path, number, "not a WordNet data-file line (offset lex_filenum ss_type w_cnt word lex_id ...)")
+    common = set()
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = wordnet_dir / f"data.{pos}"
+        for number, line in text_lines(path):
+            if not line.startswith("  "):
+                f = line.split(" | ")[0].split()
+                try:
+                    lemmas = [re.sub(r"\(\w+\)$", "", f[4 + 2 * i]) for i in range(int(f[3], 16))]  # adjectives carry (a)
+                except (IndexError, ValueError):
+                    fail_at(path, number, "not a WordNet data-file line (offset lex_filenum ss_type w_cnt word lex_id ...)")
+                common.update(lemma.replace("_", " ") for lemma in lemmas if lemma.islower())
+    return synsets, common
+
+
+def lemma_name(lemma: str) -> str:
+    return lemma.replace("_", " ")
+
+
+def type_name(lemma: str) -> str:
+    return lemma_name(lemma).lower()
+
+
+def _class_names(synset: Synset) -> list[str]:
+    """A class's type names: its first lemma and, if plain lower-case words, its second (writer,
+    author): synonyms are right by definition and give a user's other wordings."""
+    names = [type_name(synset.lemmas[0])]
+    if len(synset.lemmas) > 1 and re.fullmatch(r"[a-z]+(?:[ -][a-z]+){0,2}", lemma_name(synset.lemmas[1])):
+        names.append(lemma_name(synset.lemmas[1]))
+    return names
+
+
+def _chain(synsets, offset) -> list[str]:
+    """The hypernyms of a synset along its first-listed path, nearest first (a synset under two
+    parents, such as alcohol under beverage and drug of abuse, keeps the first)."""
+    out, current = [], offset
+    while True:
+        parents = synsets[current].instance_of + synsets[current].hypernyms
+        if not parents or parents[0] in out:
+            return out
+        current = parents[0]
+        out.append(current)
+
+
+@dataclass
+class Entry:
+    """What a matched name is: its types (finest first) and the knowledge base it came from."""
+    types: tuple[str, ...]
+    source: str  # 'wordnet-instance', 'wordnet-concept' or 'iso-3166'
+
+
+def plurals(word: str) -> list[str]:
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return [word + "es"]
+    if re.search(r"[^aeiou]y$", word):
+        return [word[:-1] + "ies"]
+    return [word + "s"]
+
+
+def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dict,
+                    familiar: set[str] | None = None) -> dict[str, Entry]:
+    """Names (instances) and concept nouns from WordNet, with their types.
+
+    An instance name (Mozart) gets its class (composer; see `_class_names`) and the nearest and farthest anchors on its
+    chain (musician, person); a name that is the lemma of several synsets, or of a non-instance
+    synset, is left out. A concept noun is a lower-case lemma of exactly one synset of any part of
+    speech with a concept anchor on its chain; it gets its nearest hypernym's names and the anchors
+    (salicylate, salicylic acid, drug), and so do its regular plurals when they are not words of their own.
+    A concept's fine type is its nearest hypernym whose name the corpora use (`familiar`: a wrist
+    is a 'joint', not a 'gliding joint'); None takes every name as familiar.
+    """
+    inst_anchors, concept_anchors = anchors["instance_anchors"], anchors["concept_anchors"]
+    senses = defaultdict(list)
+    for offset, s in synsets.items():
+        for lemma in s.lemmas:
+            senses[lemma_name(lemma)].append(offset)
+    lower_senses = Counter()
+    for name, offsets in senses.items():
+        lower_senses[name.lower()] += len(offsets)
+    entries = {}
+    for name, offsets in senses.items():
+        if len(offsets) != 1:
+            continue
+        singular = [name[:-1], name[:-2], name[:-3] + "y"] if name.endswith("s") else []
+        if any(senses.get(w, offsets) != offsets for w in singular):
+            continue  # the plant 'clocks' is mostly the plural of 'clock' 
+        s, chain = synsets[offsets[0]], _chain(synsets, offsets[0])
+        if s.instance_of:
+            found = [inst_anchors[o] for o in chain if o in inst_anchors]
+            types = _class_names(synsets[s.instance_of[0]]) + found[:1] + found[-1:]
+            entries[name] = Entry(tuple(dict.fromkeys(types)), "wordnet-instance")
+        else:
+            found = [concept_anchors[o] for o in chain if o in concept_anchors]
+            if (not found or lower_senses[name.lower()] != 1 or name.lower() in other_pos or not s.hypernyms
+                    or len(name) < 4 or not name.islower()):  # capitalised: 'Mary Jane', 'Hall of Fame' 
+                continue
+            fine = next((o for o in chain if familiar is None or type_name(synsets[o].lemmas[0]) in familiar
+                         or o in concept_anchors), chain[0])
+            types = _class_names(synsets[fine]) + found[:1] + found[-1:]
+            entry = Entry(tuple(dict.fromkeys(types)), "wordnet-concept")
+            entries[name] = entry
+            if name.islower() and len(name) >= 5:  # plurals of short words are too often other words
+                for plural in plurals(name):
+                    if plural not in common and plural not in lower_senses:
+                        entries.setdefault(plural, entry)
+    return entries
+
+
+def other_pos_lemmas(wordnet_dir) -> set[str]:
+    """Lemmas (lower case) of verbs, adjectives and adverbs: a noun that is also one is not monosemous."""
+    out = set()
+    for pos in ("verb", "adj", "adv"):
+        for _, line in text_lines(Path(wordnet_dir) / f"index.{pos}"):
+            if not line.startswith("  "):
+                out.add(lemma_name(line.split(" ", 1)[0]))
+    return out
+
+
+def iso_entries(iso_dir) -> dict[str, Entry]:
+    """Countries (common names, no commas) and subdivisions with their own type names (province,
+    prefecture, canton, ...). One-word subdivision names are kept only when they are also a
+    country or a WordNet instance (checked by the caller's filter)."""
+    iso_dir = Path(iso_dir)
+    entries = {}
+    for key, path in (("3166-1", iso_dir / "iso3166-1.json"), ("3166-2", iso_dir / "iso3166-2.json")):
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))[key]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            fail_at(path, 1, f"not an iso-codes {key} database ({type(e).__name__}: {e})")
+        if not isinstance(rows, list):
+            fail_at(path, 1, f"not an iso-codes {key} database ({key} is a {type(rows).__name__}, not a list)")
+        for n, row in enumerate(rows):
+            if (not isinstance(row, dict) or not isinstance(row.get("name"), str)
+                    or (key == "3166-2" and not isinstance(row.get("type"), str))):
+                fail_at(path, 1, f"entry {n} of {key} lacks 'name'{' or type' if key == '3166-2' else ''}: {row!r}")
+            if key == "3166-1":
+                names, types = {row.get("common_name", row["name"]), row["name"]}, ("country", "location")
+            else:
+                names, types = {row["name"]}, (row["type"].lower(), "location")
+            for name in names:
+                if "," not in name and "(" not in name and len(name) > 2:
+                    entries.setdefault(name, Entry(types, "iso-3166"))
+    return entries

@@ -1,0 +1,319 @@
+"""Parameters: the training defaults, params.yaml with its profile switch, and one check per stage that fails
+at once, naming the file and the key, before any heavy work starts.
+
+params.yaml holds one section per stage (`prepare`, `train`, `eval`, ...) for the default offline CPU profile,
+and `profiles: {gpu: ..., tiny: ...}` with per-stage overrides; the top-level `profile` key picks one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import GLiNERConfig
+
+PROFILES = ("cpu", "gpu", "tiny", "paper-smoke")
+SOURCES = ("offline", "hub")  # prepare.source: the corpora pinned by data.dvc, or the paper's (gliner.corpora.converters)
+
+
+def _positive_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _fraction(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+
+
+def _int_list(v):
+    return isinstance(v, list) and bool(v) and all(_positive_int(x) for x in v)
+
+
+def _fraction_list(v):
+    return isinstance(v, list) and bool(v) and all(_fraction(x) for x in v)
+
+
+def _optional_int(v):
+    return v is None or _positive_int(v)
+
+
+def _mapping(v):
+    return isinstance(v, dict)
+
+
+def _str_list(v):
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x for x in v)
+
+
+# stage -> key -> (check, what it must be); `prepare` and `train` have their own checks (corpora.offline.check_params,
+# check_params below), which know every key. STUDY: the keys every seeded study reads besides its `values`.
+STUDY = {"sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
+         "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
+         "train": (_mapping, "a mapping of train parameters"),
+         "eval_max_examples": (_optional_int, "a positive integer or null")}
+SCHEMAS = {
+    "eval": {"sets": (_str_list, "a non-empty list of prepared evaluation set names"),
+             "max_examples": (_optional_int, "a positive integer or null (all)"),
+             "threshold": (lambda v: _fraction(v) and 0 < v < 1, "a number in (0, 1)"),
+             "batch_size": (_positive_int, "a positive integer")},
+    "k_sweep": {"values": (_int_list, "a non-empty list of positive integers (K, in words)"), **STUDY,
+                "speed_texts": (_positive_int, "a positive integer")},
+    "negative_sampling": {"values": (_fraction_list, "a non-empty list of ratios in [0, 1]"), **STUDY},
+    "data_scaling": {"values": (_int_list, "a non-empty list of positive integers (training sentences)"), **STUDY},
+    "type_dropping": {"values": (lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, bool) for x in v),
+                                 "a non-empty list of booleans (type dropping on / off)"), **STUDY},
+    "type_count": {"values": (_int_list, "a non-empty list of positive integers (training types kept, most frequent first)"),
+                   **STUDY, "sets": (_str_list, "a non-empty list of prepared evaluation set names")},
+    "multilingual": {"backbones": (_mapping, "a mapping of name -> backbone path or hub id"),
+                     "seeds": STUDY["seeds"], "train": STUDY["train"],
+                     "max_examples_per_language": (_optional_int, "a positive integer or null")},
+    "report": {"readme": (lambda v: isinstance(v, str), "a path")},
+}
+
+
+# Mappings that name runs (one per entry) are replaced by a profile's, not merged into the base's.
+REPLACED_BY_PROFILE = {"backbones"}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        deep = isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_BY_PROFILE
+        out[key] = merge(out[key], value) if deep else value
+    return out
+
+
+MODEL_FIELDS = ("max_width", "hidden_size", "dropout", "num_rnn_layers", "max_types")  # set from train params
+DEFAULTS = dict(
+    train_file=None,  # span JSONL (required)
+    output_dir="checkpoints/gliner",  # checkpoint/ (resumable) and model/ (final) go here
+    backbone=None,  # encoder path or hub id; None = the offline MiniLM package
+    model_name=None,  # backbone name recorded in the config (default: backbone)
+    max_train_examples=None,  # use a seeded random subset of this size (data-scaling stage)
+    max_train_types=None,  # keep only the spans of the n most frequent types, same text (type-count study)
+    skip_empty=False,  # leave out sentences without entities (the reference keeps them; see train())
+    max_words=64,  # words per training sentence; longer ones are cut (as the reference does)
+    # the architecture: GLiNERConfig's defaults (the reference's), so a model trained with defaults is the paper's
+    **{key: GLiNERConfig.__dataclass_fields__[key].default for key in MODEL_FIELDS},
+    model_config={},  # other GLiNERConfig fields for a new model, e.g. words_splitter_type: cjk
+    neg_ratio=0.5,  # mean negative types per positive type (0.5 = the reference's default)
+    min_types=0,  # fill prompts up to this many types with negatives from the corpus (0: off, as the reference)
+    type_dropping=True,
+    shuffle_types=True,
+    max_steps=600,
+    batch_size=8,  # per process
+    grad_accum=1,
+    lr_encoder=5e-5,
+    lr_others=5e-4,
+    weight_decay=0.01,
+    warmup_ratio=0.1,
+    max_grad_norm=1.0,
+    loss_reduction="sum",  # "sum" (reference) or "mean" over valid (span, type) cells
+    focal_alpha=-1.0,  # weight of positive cells, negatives get 1 - alpha (< 0: off, the reference's default)
+    focal_gamma=0.0,  # focal modulation (1 - p_t)^gamma (0: plain BCE, the reference's default)
+    prob_floor=0.0,  # > 0: the log's argument is clamped at this floor, as the reference does (1e-6); see span_loss
+    seed=0,
+    save_every=200,  # steps between checkpoints (0: only at the end)
+    log_every=10,
+    device="auto",  # auto | cpu | cuda
+    num_threads=0,  # CPU threads for torch (0: its default); 1 is faster on a CPU shared with other jobs
+    bf16=False,  # autocast to bfloat16 (CUDA, or a CPU with AVX-512 BF16 / AMX units: see cpu_has_bf16)
+    dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
+    progress=True,
+)
+# params that may differ between a run and its resumption
+RESUMABLE_CHANGES = {"save_every", "log_every", "progress", "dvclive_dir", "device", "num_threads"}
+
+
+def check_params(params: dict, source: str = "params", check_files: bool = True) -> dict:
+    """Merge params over DEFAULTS and fail fast, naming the key, on anything wrong (with
+    check_files=False, a train_file that does not exist yet passes: a stage's inputs may come later)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"{source}: expected a mapping of parameters, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(DEFAULTS), key=str)
+    if unknown:
+        raise ValueError(f"{source}: unknown parameter {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
+    p = {**DEFAULTS, **params}
+    if not p["train_file"] or not isinstance(p["train_file"], (str, os.PathLike)):
+        raise ValueError(f"{source}: train_file: required (a span-JSONL training file), got {p['train_file']!r}")
+    for key, nullable in (("output_dir", False), ("backbone", True), ("model_name", True), ("dvclive_dir", True)):
+        if not (nullable and p[key] is None) and not (isinstance(p[key], (str, os.PathLike)) and str(p[key])):
+            raise ValueError(f"{source}: {key}: must be a path{' or null' if nullable else ''}, got {p[key]!r}")
+    if check_files and not Path(p["train_file"]).is_file():
+        raise FileNotFoundError(f"{source}: train_file: {p['train_file']} does not exist")
+    for key in ("max_words", "max_width", "hidden_size", "max_types", "max_steps", "batch_size", "grad_accum", "log_every"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0:
+            raise ValueError(f"{source}: {key}: must be a positive integer, got {p[key]!r}")
+    for key in ("save_every", "num_rnn_layers", "seed", "num_threads", "min_types"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
+            raise ValueError(f"{source}: {key}: must be an integer >= 0, got {p[key]!r}")
+    for key in ("max_train_examples", "max_train_types"):
+        if p[key] is not None and (not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] <= 0):
+            raise ValueError(f"{source}: {key}: must be a positive integer or null, got {p[key]!r}")
+    ranges = {"neg_ratio": (0.0, 1.0), "dropout": (0.0, 0.99), "warmup_ratio": (0.0, 1.0), "weight_decay": (0.0, 1.0),
+              "lr_encoder": (0.0, 1.0), "lr_others": (0.0, 1.0), "max_grad_norm": (0.0, float("inf")),
+              "focal_gamma": (0.0, 10.0), "focal_alpha": (-float("inf"), 1.0), "prob_floor": (0.0, 0.5)}
+    for key, (low, high) in ranges.items():
+        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not low <= p[key] <= high:
+            raise ValueError(f"{source}: {key}: must be a number in [{low}, {high}], got {p[key]!r}")
+    fields = set(GLiNERConfig.__dataclass_fields__) - {"extra", "model_name", "encoder_config", "vocab_size",
+                                                       "class_token_index", *MODEL_FIELDS}
+    if not isinstance(p["model_config"], dict) or set(p["model_config"]) - fields:
+        raise ValueError(f"{source}: model_config: must map GLiNERConfig fields ({', '.join(sorted(fields))}) "
+                         f"to values, got {p['model_config']!r}")
+    for key, allowed in (("loss_reduction", ("sum", "mean")), ("device", ("auto", "cpu", "cuda"))):
+        if p[key] not in allowed:
+            raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
+    for key in ("type_dropping", "shuffle_types", "bf16", "progress", "skip_empty"):
+        if not isinstance(p[key], bool):
+            raise ValueError(f"{source}: {key}: must be true or false, got {p[key]!r}")
+    return p
+
+
+def read_yaml(path) -> dict:
+    """A YAML file whose top level is a mapping; bad bytes or YAML fail as 'path:line: ...'."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ValueError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(values).__name__}")
+    return values
+
+
+def with_defaults(values: dict, defaults: dict, where: str) -> dict:
+    """`values` over `defaults`; a key the defaults lack fails as '<where>.<key>: unknown parameter (known: ...)'."""
+    unknown = sorted(set(values) - set(defaults), key=str)
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(sorted(defaults))})")
+    return {**defaults, **values}
+
+
+def yaml_values(items, error) -> dict:
+    """Command-line (name, value, flag) items, each value read as YAML (`3` -> 3); a bad one goes to `error`."""
+    import yaml
+
+    values = {}
+    for name, value, flag in items:
+        try:
+            values[name] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            error(f"{flag}: the value is not valid YAML ({getattr(e, 'problem', None) or e})")
+    return values
+
+
+def load_config(spec: str) -> dict:
+    """`params.yaml:train` -> that section of the YAML file (the whole file without `:section`), with the
+    selected profile's overrides applied when the file is the pipeline's params.yaml."""
+    path, _, section = spec.partition(":")
+    values = read_yaml(path)
+    if section and "profiles" in values:  # the pipeline's params.yaml: its selected profile applies
+        values = stage_params(section, path)
+        values.pop("profile")
+        return values
+    if section:
+        if section not in values:
+            raise ValueError(f"{path}: no section {section!r}")
+        values = values[section]
+    if not isinstance(values, dict):
+        raise ValueError(f"{spec}: expected a mapping of parameters")
+    return values
+
+
+def read_params(path="params.yaml") -> tuple[dict, str]:
+    """The whole params file with the chosen profile's overrides applied, and the profile's name."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
+    params = read_yaml(path)
+    profile = params.get("profile", "cpu")
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ValueError(f"{path}: profile: must be one of {', '.join(PROFILES)}, got {profile!r}")
+    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train"}, key=str)
+    if unknown:
+        raise ValueError(f"{path}: {unknown[0]}: unknown section (known: profile, profiles, prepare, train, "
+                         f"{', '.join(SCHEMAS)})")
+    for stage, values in params.items():
+        if stage != "profile" and not isinstance(values, dict) and not (stage == "profiles" and values is None):
+            raise ValueError(f"{path}: {stage}: must be a mapping of parameters, got {type(values).__name__}")
+    overrides = (params.get("profiles") or {}).get(profile) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{path}: profiles.{profile}: must be a mapping of sections, got {type(overrides).__name__}")
+    merged = {k: v for k, v in params.items() if k != "profiles"}
+    for stage, values in overrides.items():
+        if stage not in merged:
+            raise ValueError(f"{path}: profiles.{profile}.{stage}: no such section")
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: profiles.{profile}.{stage}: must be a mapping of parameters, got {type(values).__name__}")
+        if "values" in values:
+            raise ValueError(f"{path}: profiles.{profile}.{stage}.values: dvc.yaml's foreach reads the base list; "
+                             f"change {stage}.values instead")
+        merged[stage] = merge(merged[stage], values)
+    return merged, profile
+
+
+def stage_params(stage: str, path="params.yaml") -> dict:
+    """One stage's parameters, profile applied, every key checked (message: 'file: stage.key: ...')."""
+    params, profile = read_params(path)
+    if stage not in params:
+        raise ValueError(f"{path}: {stage}: section missing")
+    values = dict(params[stage])
+    where = f"{path}: {stage}"
+    if stage == "prepare":
+        from .corpora.offline import check_params as check_prepare
+
+        values.setdefault("source", "offline")
+        values.setdefault("hub", {})
+        if values["source"] not in SOURCES:
+            raise ValueError(f"{where}.source: must be one of {', '.join(SOURCES)}, got {values['source']!r}")
+        check_hub(values["hub"], f"{where}.hub")
+        check_prepare({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir", "source", "hub")}, where)
+        for key in ("raw_dir", "out_dir"):
+            if not isinstance(values.get(key), str) or not values[key]:
+                raise ValueError(f"{where}.{key}: must be a folder path, got {values.get(key, '(missing)')!r}")
+    elif stage == "train":
+        unknown = sorted(set(values) - set(DEFAULTS), key=str)
+        if unknown:
+            raise ValueError(f"{where}.{unknown[0]}: unknown parameter (known: {', '.join(DEFAULTS)})")
+        check_params(values, where, check_files=False)  # types and ranges now; the file when training starts
+    else:
+        schema = SCHEMAS[stage]
+        for key in sorted(set(values) - set(schema)):
+            raise ValueError(f"{where}.{key}: unknown parameter (known: {', '.join(schema)})")
+        for key, (check, what) in schema.items():
+            if key not in values:
+                raise ValueError(f"{where}.{key}: missing")
+            if not check(values[key]):
+                raise ValueError(f"{where}.{key}: must be {what}, got {values[key]!r}")
+    values["profile"] = profile
+    return values
+
+
+def check_hub(hub, where: str) -> None:
+    """prepare.hub's keys are prepare_hub_corpora's arguments."""
+    import inspect
+
+    from .corpora.converters import prepare_hub_corpora
+
+    if not isinstance(hub, dict):
+        raise ValueError(f"{where}: must be a mapping of parameters, got {type(hub).__name__}")
+    known = set(inspect.signature(prepare_hub_corpora).parameters) - {"out_dir", "where"}
+    for key in sorted(set(hub) - known):
+        raise ValueError(f"{where}.{key}: unknown parameter (known: {', '.join(sorted(known))})")
+
+
+def ablation_train_params(stage: str, path="params.yaml", **changes) -> dict:
+    """The main `train` parameters with the ablation's own `train` overrides and `changes` on top."""
+    train = stage_params("train", path)
+    train.pop("profile")
+    overrides = stage_params(stage, path)["train"]
+    merged = merge(merge(train, overrides), changes)
+    check_params(merged, f"{path}: {stage}.train (over train)", check_files=False)
+    return merged
