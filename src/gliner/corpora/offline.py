@@ -30,34 +30,9 @@ from pathlib import Path
 from ..atomic import atomic_dir
 from ..data import (corpus_stats, load_jsonl, load_label_map, read_conll, read_json, type_overlap_table,
                     write_corpus_files)
-from ..params import with_defaults
+from ..params import check_prepare
 from .fetch import command_line, download, package_files, sha256, write_tree
-from .silver import SPACY_MODEL, silver_sentences
-
-DEFAULTS = dict(
-    max_train_sentences=20_000,   # spaCy-silver training sentences (SOTU, Moby-Dick); spaCy labels ~8k words/s a core
-    max_heldout_sentences=2_000,  # spaCy-silver sentences in each of dev and test
-    max_train_passages=None,      # knowledge-base passages for training; None: all (~45k)
-    max_eval_passages=2_000,      # knowledge-base passages in each dev / test set
-    max_gold_sentences=None,      # WNUT-16 tweets kept (the first n); None: all 2,394
-    heldout_percent=12,           # share of documents (texts, files, e-mails, addresses) for test; as many again for dev
-    # spaCy types trained on nowhere (their sentences and passages are dropped from training)
-    withheld_types=("event", "language", "law", "work of art"),
-    # knowledge-base types trained on nowhere: fine and coarse, frequent and rare, across domains
-    withheld_kb_types=(
-        "composer", "poet", "painter", "physicist", "chemist", "philosopher", "dramatist", "film maker", "actor",
-        "general", "pope", "astronomer", "architect", "inventor", "explorer", "fictional character", "deity",
-        "national capital", "river", "island", "sea", "lake", "continent", "desert", "mountain peak", "bay",
-        "constellation", "province", "prefecture", "canton", "world war", "university",
-        "musical instrument", "disease", "bird", "insect", "fish", "reptile", "dog", "tree", "flower", "fungus",
-        "vegetable", "herb", "spice", "cheese", "beer", "wine", "cocktail", "soup", "dessert", "bread", "vitamin",
-        "gemstone", "fabric", "aircraft", "boat", "religion", "dance", "painting"),
-    eval_labels=10,               # labels per silver evaluation prompt: the gold types plus absent ones
-    passage_max_words=80,         # knowledge-base passages: 2-5 sentences, at most this many words
-    min_words=3, max_words=120,   # spaCy sentences: shorter are mostly 'Thank you.'; longer 18th-century run-ons
-    spacy_model=SPACY_MODEL,
-    batch_size=8,                 # texts per spaCy batch; an address is one long text, so keep it small
-)
+from .silver import silver_sentences
 
 
 def pins() -> dict:
@@ -168,36 +143,6 @@ def load_documents(raw_dir) -> list[tuple[str, str, list[str]]]:
     return sorted(((i, s, paragraphs(t)) for i, s, t in docs), key=lambda d: (_bucket(d[0]), sha256(d[0].encode())))
 
 
-def check_params(params: dict, where: str = "prepare") -> dict:
-    """Defaults filled in and every value checked; a bad one fails at once as '<where>.<key>: ...'."""
-    P = with_defaults(params, DEFAULTS, where)
-    for key in ("max_train_sentences", "max_heldout_sentences", "max_eval_passages", "min_words", "max_words",
-                "batch_size", "eval_labels", "passage_max_words"):
-        if type(P[key]) is not int or P[key] < 1:
-            raise ValueError(f"{where}.{key}: must be a positive integer, got {P[key]!r}")
-    for key in ("max_gold_sentences", "max_train_passages"):
-        if P[key] is not None and (type(P[key]) is not int or P[key] < 1):
-            raise ValueError(f"{where}.{key}: must be a positive integer or null, got {P[key]!r}")
-    if type(P["heldout_percent"]) is not int or not 1 <= P["heldout_percent"] <= 25:
-        raise ValueError(f"{where}.heldout_percent: must be an integer from 1 to 25, got {P['heldout_percent']!r}")
-    kb = P["withheld_kb_types"]
-    if isinstance(kb, str) or not isinstance(kb, (list, tuple)) or not all(isinstance(t, str) and t for t in kb):
-        raise ValueError(f"{where}.withheld_kb_types: must be a list of type names, got {kb!r}")
-    if P["min_words"] > P["max_words"]:
-        raise ValueError(f"{where}.min_words: {P['min_words']} is more than max_words {P['max_words']}")
-    types = list(load_label_map("ontonotes")["tags"].values())
-    withheld = P["withheld_types"]
-    if isinstance(withheld, str) or not isinstance(withheld, (list, tuple)) or not withheld:
-        raise ValueError(f"{where}.withheld_types: must be a non-empty list of type names, got {withheld!r}")
-    bad = [t for t in withheld if t not in types]
-    if bad or len(set(withheld)) != len(withheld) or len(withheld) >= len(types):
-        raise ValueError(f"{where}.withheld_types: {bad[0]!r} is not one of the silver types ({', '.join(types)})"
-                         if bad else f"{where}.withheld_types: must list distinct types and leave some to train on")
-    if not isinstance(P["spacy_model"], str) or not P["spacy_model"]:
-        raise ValueError(f"{where}.spacy_model: must be the name of an installed spaCy pipeline")
-    return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}
-
-
 def split_of(doc_id: str, percent: int) -> str:
     """'test', 'dev' or 'train': `percent` of the documents each to test and dev, by a hash of the id."""
     b = _bucket(doc_id)
@@ -228,11 +173,11 @@ def eval_view(example: dict, allowed: set[str], vocabulary: list[str], n_labels:
 def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=True, where="prepare", **params) -> dict:
     """Label, split and write the offline corpora (see the module docstring); returns paths.
 
-    `params` are the keys of DEFAULTS (the pipeline passes params.yaml's `prepare` section); they are
+    `params` are the keys of gliner.params.PREPARE_DEFAULTS (the pipeline passes params.yaml's `prepare` section); they are
     checked before any work. Deterministic: the same raw data, parameters and spaCy model give the
     same bytes.
     """
-    P = check_params(params, where)
+    P = check_prepare(params, where)
     if check_raw:
         verify_raw(raw_dir)
     import spacy
@@ -347,7 +292,7 @@ def main(argv=None):
     prep.add_argument("--max-train-sentences", type=int)
     prep.add_argument("--max-heldout-sentences", type=int)
     prep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="any other parameter of DEFAULTS, the value read as YAML (e.g. withheld_types=[law])")
+                      help="any other parameter of gliner.params.PREPARE_DEFAULTS, the value read as YAML (e.g. withheld_types=[law])")
     args = ap.parse_args(argv)
     if args.cmd == "build-raw":
         raw_dir = build_offline_raw(args.raw_dir)

