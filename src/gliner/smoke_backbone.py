@@ -11,9 +11,11 @@ spm.model, tokenizer_config.json), so the `paper-smoke` profile loads it through
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import tempfile
 from pathlib import Path
+
+from .atomic import atomic_dir
 
 
 def sentences(path) -> list[str]:
@@ -33,28 +35,27 @@ def build(out_dir, text_file, vocab_size: int = 800, hidden_size: int = 64, laye
     import torch
     from transformers import AutoTokenizer, DebertaV2Config, DebertaV2Model
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     lines = sentences(text_file)
-    with tempfile.TemporaryDirectory() as tmp:
+    with atomic_dir(out_dir, replace=True) as out:
+        spm = io.BytesIO()  # not a file: the model would record its path, and differ from build to build
         sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines), model_prefix=f"{tmp}/spm", vocab_size=vocab_size, model_type="unigram",
+            sentence_iterator=iter(lines), model_writer=spm, vocab_size=vocab_size, model_type="unigram",
             pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]",
             unk_piece="[UNK]", user_defined_symbols=["[MASK]"], hard_vocab_limit=False, minloglevel=2,
             num_threads=1)
-        (out / "spm.model").write_bytes(Path(f"{tmp}/spm.model").read_bytes())
-    (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False,
-                                                           "vocab_type": "spm", "model_max_length": 512}, indent=1) + "\n")
-    tokenizer = AutoTokenizer.from_pretrained(out)  # through the SentencePiece conversion a deberta-v3 repo takes
-    config = DebertaV2Config(  # deberta-v3's architecture flags, at toy size
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden_size,
-        max_position_embeddings=512, relative_attention=True, position_buckets=256, norm_rel_ebd="layer_norm",
-        share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False, max_relative_positions=-1,
-        type_vocab_size=0, layer_norm_eps=1e-7)
-    torch.manual_seed(seed)
-    DebertaV2Model(config).save_pretrained(out)
-    return out
+        (out / "spm.model").write_bytes(spm.getvalue())
+        (out / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False,
+                                                               "vocab_type": "spm", "model_max_length": 512}, indent=1) + "\n")
+        tokenizer = AutoTokenizer.from_pretrained(out)  # through the SentencePiece conversion a deberta-v3 repo takes
+        config = DebertaV2Config(  # deberta-v3's architecture flags, at toy size
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden_size,
+            max_position_embeddings=512, relative_attention=True, position_buckets=256, norm_rel_ebd="layer_norm",
+            share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False, max_relative_positions=-1,
+            type_vocab_size=0, layer_norm_eps=1e-7)
+        torch.manual_seed(seed)
+        DebertaV2Model(config).save_pretrained(out)
+    return Path(out_dir)
 
 
 def main(argv=None) -> None:

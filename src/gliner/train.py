@@ -16,8 +16,6 @@ import json
 import math
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -27,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .atomic import replace_dir, umask
+from .atomic import atomic_dir
 from .loading import DEFAULT_BACKBONE, default_backbone
 from .params import DEFAULTS, RESUMABLE_CHANGES, check_params, load_config
 from .processing import collate
@@ -171,18 +169,12 @@ def save_checkpoint(directory: Path, model, optimizer, scheduler, step: int, par
 
     No RNG state is kept: each step reseeds from (seed, step, micro-batch, rank), and the data
     order is a function of (seed, position), so the step number is all a resumed run needs."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; the checkpoint is an ordinary folder
-    try:
+    with atomic_dir(directory, replace=True) as tmp:
         model.save_pretrained(tmp / "model")
         state = {"step": step, "params": params, "history": history, "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(),
                  "weights_sha256": hashlib.sha256((tmp / "model" / "model.safetensors").read_bytes()).hexdigest()}
         torch.save(state, tmp / "training_state.pt")
-        replace_dir(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_checkpoint(directory: Path, device) -> tuple:
