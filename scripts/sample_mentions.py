@@ -21,7 +21,8 @@ from gliner.corpora.offline import split_of
 from gliner.params import PREPARE_DEFAULTS as DEFAULTS
 
 SAMPLE = 220
-ROUND = 2  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters
+ROUND = 3  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
+# wordnet-instance only) the capital-neighbour, head-noun, "vs" and vague-class filters
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}

@@ -428,7 +428,7 @@ def test_wordnet_entries(tmp_path):
     assert entries["Mozart"] == Entry(("composer", "musician", "person"), "wordnet-instance")
     assert entries["Wolfgang Amadeus Mozart"] == entries["Mozart"]
     assert entries["Vienna"] == Entry(("city", "metropolis", "location"), "wordnet-instance")
-    assert entries["Sakartvelo"] == Entry(("country", "land", "location"), "wordnet-instance")
+    assert entries["Sakartvelo"] == Entry(("country", "location"), "wordnet-instance")  # "land" is a vague class
     assert entries["Kent"] == Entry(("county", "location"), "wordnet-instance")  # no anchor as class: just 'location'
     assert entries["Ravenna"] == Entry(("pitched battle", "battle", "event"), "wordnet-instance")
     assert entries["North Atlantic Treaty Organization"].types == ("organization", "organisation")
@@ -553,7 +553,16 @@ def test_gazetteer_longest_match_and_neighbours():
     assert gaz.match("takin ' easy".split()) == [] and gaz.match(["takin", "’"]) == []
     assert gaz.match("the helium - 3".split()) == [] and gaz.match(["anti-", "helium"]) == []
     assert gaz.match("the takin grazes".split()) == [(1, 1, takin)]
-    assert gaz.match("the Mozart park".split()) == [(1, 1, INST)]  # common nouns only matter for concepts
+    assert gaz.match("the Mozart concert".split()) == [(1, 1, INST)]  # common nouns only matter for concepts
+    # a capitalised word inside a sentence, or one before 'of'/'in': a longer name ('Flag of England')
+    assert gaz.match("won in Old Vienna today".split()) == []
+    assert gaz.match("Old Vienna".split()) == [(1, 1, CITY_ENTRY)]  # a sentence's first capital says nothing
+    assert gaz.match("a Flag of Vienna".split()) == [] and gaz.match("an Opera in Vienna".split()) == []
+    assert gaz.match("Flag of Vienna".split()) == [(2, 2, CITY_ENTRY)]  # a sentence's first capital says nothing
+    assert gaz.match('" Vienna is far'.split()) == [(1, 1, CITY_ENTRY)]
+    # a place's head noun after it, or 'vs' beside it
+    assert gaz.match("the Vienna metropolitan area".split()) == [] and gaz.match("the Mozart islands".split()) == []
+    assert gaz.match("Vienna vs . Mozart".split()) == [] and gaz.match("it was Vienna vs".split()) == []
 
 
 def test_class_names_are_the_ones_the_corpora_use(tmp_path):
@@ -561,12 +570,31 @@ def test_class_names_are_the_ones_the_corpora_use(tmp_path):
     synsets, common = read_wordnet(tmp_path)
     entries = wordnet_entries(synsets, common, other_pos_lemmas(tmp_path), ANCHORS, familiar={"city", "composer"})
     assert entries["Vienna"] == Entry(("city", "metropolis", "location"), "wordnet-instance")  # instances keep
+    vague = {**ANCHORS, "vague_classes": ["metropolis", "composer"]}  # a vague class is dropped; its anchors stay
+    assert wordnet_entries(synsets, common, set(), vague)["Vienna"].types == ("city", "location")
     assert entries["Mozart"].types[0] == "composer"  # their class and its synonym, used or not
     assert entries["violin"].types == ("musical instrument", "instrument")  # "stringed instrument" unused: the anchor
     assert entries["helium"].types == ("chemical element", "element")  # the anchor's own synonym stays
     docs = [Document("x/1", "x", "x", ["A stringed instrument, a Stringed Instrument .", "The metropolis"])]
     assert familiar_names(docs, {"stringed instrument", "metropolis", "city"}, minimum=2) == {"stringed instrument"}
     assert familiar_names(docs, {"stringed instrument", "metropolis"}, minimum=1) == {"stringed instrument", "metropolis"}
+
+
+def test_a_familiar_hypernym_below_the_anchors_is_a_middle_type(tmp_path):
+    extra = [("99000050", 18, ["performer"], [("@", PERSON)]), ("99000051", 18, ["actor", "histrion"], [("@", "99000050")]),
+             ("99000052", 18, ["Garbo"], [("@i", "99000051")]),
+             ("99000056", 6, ["box_zither"], [("@", "99000020")]), ("99000055", 6, ["zither"], [("@", "99000056")])]
+    write_wordnet(tmp_path, NOUNS + extra)
+    synsets, common = read_wordnet(tmp_path)
+    entries = wordnet_entries(synsets, common, set(), ANCHORS)  # every name familiar
+    assert entries["Garbo"].types == ("actor", "histrion", "performer", "person")
+    assert entries["zither"].types == ("box zither", "stringed instrument", "musical instrument")
+    assert entries["Mozart"].types == ("composer", "musician", "person")  # the class's parent is an anchor: no middle
+    entries = wordnet_entries(synsets, common, set(), ANCHORS, familiar={"actor", "stringed instrument"})
+    assert entries["Garbo"].types == ("actor", "histrion", "person")  # 'performer' unused: left out
+    assert entries["zither"].types == ("stringed instrument", "musical instrument")
+    vague = {**ANCHORS, "vague_classes": ["performer"]}
+    assert wordnet_entries(synsets, common, set(), vague)["Garbo"].types == ("actor", "histrion", "person")
 
 
 def test_build_gazetteer_adds_subdivision_types_to_wordnet_places(raw):

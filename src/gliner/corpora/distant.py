@@ -65,6 +65,20 @@ def name_filter(name: str, entry: Entry, common: set[str], first_names: set[str]
     return None
 
 
+# lower-case words that end a longer place name when they follow a known one
+NAME_HEADS = {"area", "basin", "bay", "city", "county", "island", "islands", "lake", "metropolitan", "mountains",
+              "park", "peninsula", "region", "river", "road", "sea", "square", "state", "street", "valley"}
+
+
+def _capital(word: str) -> bool:
+    return word[:1].isupper() and word.isalpha() and word != "I"
+
+
+def _mid_sentence(words: list[str], k: int) -> bool:
+    """The word at k follows a word, so its capital is its own (not a sentence's or a quote's)."""
+    return k > 0 and words[k - 1][:1].isalnum()
+
+
 @dataclass
 class Gazetteer:
     entries: dict[tuple[str, ...], Entry]  # name as words -> entry
@@ -84,19 +98,25 @@ class Gazetteer:
         return cls(entries, max_len, name_like, nouns)
 
     def _inside_longer(self, words, i, j, entry) -> bool:
-        """A match next to a name-like word (Mayer *Goldberg*, *Ethan Allen* Park) is part of a
-        longer name the bases do not know; a concept noun next to a common noun (*helium*
+        """A match next to a name-like word (Mayer *Goldberg*, *Ethan Allen* Park), a capitalised word
+        inside a sentence, a capitalised word and 'of' (Star of *India*) or a place's head noun (the
+        *Galapagos* islands) is part of a longer name the bases do not know; one next to 'vs' is a
+        team (*Italy* vs. France). A concept noun next to a common noun (*helium*
         balloons, starter *pistol*) or an apostrophe (takin') is part of a compound or another word."""
         before = words[i - 1] if i > 0 else ""
         after = words[j] if j < len(words) else ""
         if before in self.name_like or after in self.name_like:
             return True
-        if entry.source != "wordnet-concept" and (
-                (after[:1].isupper() and after.isalpha() and after != "I")  # Frankfurt Opera, Detroit Red Wings
-                or (before in ("of", "in", "and", "&", "for", "de") and i > 1 and words[i - 2] in self.name_like)):
-            return True  # University of Alabama, Sleepless in Seattle
-        return entry.source == "wordnet-concept" and (
-            before in self.nouns or after in self.nouns or after[:1] in ("'", "’", "-") or before.endswith("-"))
+        if entry.source == "wordnet-concept":
+            return before in self.nouns or after in self.nouns or after[:1] in ("'", "’", "-") or before.endswith("-")
+        two_before = words[i - 2] if i > 1 else ""
+        return (_capital(after)  # Frankfurt Opera, Detroit Red Wings
+                or (_capital(before) and _mid_sentence(words, i - 1))  # New *Zealand*, Daily *Pakistan*
+                or (before.lower() in ("of", "in", "for", "de") and _capital(two_before)
+                    and (two_before in self.name_like or _mid_sentence(words, i - 2)))  # Flag of *England*
+                or (before in ("and", "&") and two_before in self.name_like)  # Smith & *Wesson*
+                or after.lower() in NAME_HEADS  # the *Galapagos* islands, the *Los Angeles* metropolitan area
+                or "vs" in (two_before.lower(), before.lower(), after.lower()))  # *Italy* vs. *France*: teams
 
     def match(self, words: list[str]) -> list[tuple[int, int, Entry]]:
         """Longest match first, left to right, no overlaps: (start, end inclusive, entry); matches

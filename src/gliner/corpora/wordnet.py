@@ -99,17 +99,19 @@ def plurals(word: str) -> list[str]:
 
 def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dict,
                     familiar: set[str] | None = None) -> dict[str, Entry]:
-    """Names (instances) and concept nouns from WordNet, with their types.
+    """Names (instances) and concept nouns from WordNet, with their types, finest first.
 
-    An instance name (Mozart) gets its class (composer; see `_class_names`) and the nearest and farthest anchors on its
-    chain (musician, person); a name that is the lemma of several synsets, or of a non-instance
-    synset, is left out. A concept noun is a lower-case lemma of exactly one synset of any part of
-    speech with a concept anchor on its chain; it gets its nearest hypernym's names and the anchors
-    (salicylate, salicylic acid, drug), and so do its regular plurals when they are not words of their own.
-    A concept's fine type is its nearest hypernym whose name the corpora use (`familiar`: a wrist
-    is a 'joint', not a 'gliding joint'); None takes every name as familiar.
+    An instance name (Mozart) gets its class (composer; see `_class_names`; not one of the anchors'
+    `vague_classes`), the class's nearest familiar hypernym below the anchors, and the nearest and
+    farthest anchors on its chain (musician, person); a name that is the lemma of several synsets, or
+    of a non-instance synset, is left out. A concept noun is a lower-case lemma of exactly one synset of
+    any part of speech with a concept anchor on its chain; it gets its nearest familiar hypernym's
+    names, the next familiar one below the anchors and the anchors (salicylate, salicylic acid, drug),
+    and so do its regular plurals when they are not words of their own. Familiar names are the ones
+    the corpora use (`familiar`: a wrist is a 'joint', not a 'gliding joint'); None takes every name.
     """
     inst_anchors, concept_anchors = anchors["instance_anchors"], anchors["concept_anchors"]
+    vague = set(anchors.get("vague_classes", ()))
     senses = defaultdict(list)
     for offset, s in synsets.items():
         for lemma in s.lemmas:
@@ -117,6 +119,17 @@ def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dic
     lower_senses = Counter()
     for name, offsets in senses.items():
         lower_senses[name.lower()] += len(offsets)
+
+    def known(o: str) -> bool:
+        return familiar is None or type_name(synsets[o].lemmas[0]) in familiar
+
+    def middle(chain: list[str], fine: int, anchors_here: dict) -> list[str]:
+        """The first familiar hypernym between the fine type and the nearest anchor, unless it is vague
+        (the ones above a vague one are vaguer still)."""
+        stop = next((i for i, o in enumerate(chain) if o in anchors_here), len(chain))
+        names = [type_name(synsets[o].lemmas[0]) for o in chain[fine + 1:stop] if known(o)][:1]
+        return [n for n in names if n not in vague]
+
     entries = {}
     for name, offsets in senses.items():
         if len(offsets) != 1:
@@ -125,18 +138,19 @@ def wordnet_entries(synsets, common: set[str], other_pos: set[str], anchors: dic
         if any(senses.get(w, offsets) != offsets for w in singular):
             continue  # the plant 'clocks' is mostly the plural of 'clock' 
         s, chain = synsets[offsets[0]], _chain(synsets, offsets[0])
-        if s.instance_of:
+        if s.instance_of:  # chain[0] is the class
             found = [inst_anchors[o] for o in chain if o in inst_anchors]
-            types = _class_names(synsets[s.instance_of[0]]) + found[:1] + found[-1:]
-            entries[name] = Entry(tuple(dict.fromkeys(types)), "wordnet-instance")
+            types = ([t for t in _class_names(synsets[chain[0]]) if t not in vague] + middle(chain, 0, inst_anchors)
+                     + found[:1] + found[-1:])
+            if types:
+                entries[name] = Entry(tuple(dict.fromkeys(types)), "wordnet-instance")
         else:
             found = [concept_anchors[o] for o in chain if o in concept_anchors]
             if (not found or lower_senses[name.lower()] != 1 or name.lower() in other_pos or not s.hypernyms
                     or len(name) < 4 or not name.islower()):  # capitalised: 'Mary Jane', 'Hall of Fame' 
                 continue
-            fine = next((o for o in chain if familiar is None or type_name(synsets[o].lemmas[0]) in familiar
-                         or o in concept_anchors), chain[0])
-            types = _class_names(synsets[fine]) + found[:1] + found[-1:]
+            fine = next((i for i, o in enumerate(chain) if known(o) or o in concept_anchors), 0)
+            types = _class_names(synsets[chain[fine]]) + middle(chain, fine, concept_anchors) + found[:1] + found[-1:]
             entry = Entry(tuple(dict.fromkeys(types)), "wordnet-concept")
             entries[name] = entry
             if name.islower() and len(name) >= 5:  # plurals of short words are too often other words
