@@ -28,6 +28,17 @@ def _by_batch(speeds: dict) -> list[tuple[str, dict]]:
     return [(bs, speeds[bs]) for bs in sorted((k for k in speeds if k.isdigit()), key=int)]
 
 
+def main_speeds(r: dict, key: str) -> dict:
+    """Batch size -> ours (float32), the reference and float32's bare encoder, from the precision speed table
+    `key` (speed_sentences or speed_long_documents): the benchmark times every contender in one table."""
+    return {bs: {"ours_texts_per_s": v["fp32_texts_per_s"], "reference_texts_per_s": v["reference_texts_per_s"],
+                 "encoder_texts_per_s": v["encoder_fp32_texts_per_s"], "ours_vs_encoder": v["fp32_vs_encoder"],
+                 "ours_vs_reference": v["fp32_vs_reference"], "mac_ceiling_vs_encoder": v["mac_ceiling_vs_encoder"],
+                 **({"ours_forward_texts_per_s": v["ours_forward_texts_per_s"],
+                     "ours_forward_vs_encoder": v["ours_forward_vs_encoder"]} if "ours_forward_texts_per_s" in v else {})}
+            for bs, v in r["precision"][key].items()}
+
+
 def markdown(r: dict) -> str:
     """The benchmark as Markdown tables; every number comes from the JSON."""
     m = r["machine"]
@@ -41,8 +52,9 @@ def markdown(r: dict) -> str:
                       _f(v["ours_vs_encoder"]), _f(v.get("ours_forward_vs_encoder")), _f(v.get("mac_ceiling_vs_encoder")),
                       _f(v["ours_vs_reference"])]
                      for key, name in (("speed_sentences", "sentences"), ("speed_long_documents", "2,000-word documents"))
-                     for bs, v in _by_batch(r[key])])
-    lines += ["", "*ours / encoder*: end to end (`batch_predict_entities`: words, tokens, forward, decoding) against a "
+                     for bs, v in _by_batch(main_speeds(r, key))])
+    lines += ["", f"On the trained model `{r['precision']['model']}`, float32, and the reference on the same checkpoint. "
+              "*ours / encoder*: end to end (`batch_predict_entities`: words, tokens, forward, decoding) against a "
               "bare encoder forward on the same tokenised prompt + text batches. *ours forward*: our whole forward "
               "on those batches. *MAC ceiling*: the encoder's share of the multiply-accumulates of our forward "
               "(bench/flops.py), the best ratio any implementation could reach at the encoder's efficiency per MAC."]
@@ -52,7 +64,7 @@ def markdown(r: dict) -> str:
         lines += ["", f"The same forward on a randomly initialised encoder of the paper's size ({enc['num_hidden_layers']} "
                   f"layers, {enc['hidden_size']} wide; GLiNER hidden size {w['hidden_size']}), on the first {w['texts']} of the "
                   f"sentences (the MiniLM rows repeat the sentence table's, all {r['speed_inputs']['sentences']}):", ""]
-        rows = [(r["backbone"], r["speed_sentences"]), (f"random {enc['num_hidden_layers']} x {enc['hidden_size']}", w)]
+        rows = [(r["backbone"], main_speeds(r, "speed_sentences")), (f"random {enc['num_hidden_layers']} x {enc['hidden_size']}", w)]
         lines += _table(["encoder", "batch", "bare encoder texts/s", "ours forward texts/s", "ours forward / encoder",
                          "MAC ceiling"], "lrrrrr",
                         [[name, bs, _f(v["encoder_texts_per_s"]), _f(v["ours_forward_texts_per_s"]),
@@ -111,17 +123,21 @@ def markdown(r: dict) -> str:
 
     e = r["extras"]
     sizes = sorted({bs for v in e.values() for bs in v.get("texts_per_s", {})}, key=int)
-    order = ["ours_fp32", "torch_compile", "onnx", "int8_dynamic", "no_bilstm"]
+    order = ["ours_fp32", "torch_compile", "onnx", "with_bilstm", "no_bilstm"]
     rows = []
     for name in sorted(e, key=lambda k: order.index(k) if k in order else len(order)):
         v = e[name]
         if "texts_per_s" not in v:
             rows.append([name, *["–"] * (2 * len(sizes)), v.get("error") or v.get("skipped"), "–", "–"])
             continue
-        same = "(another model)" if v.get("same_entities_as_fp32") is None else v["same_entities_as_fp32"]
+        same = "(a short run)" if v.get("same_entities_as_fp32") is None else v["same_entities_as_fp32"]
         rows.append([name, *[_f(v[key][bs]) for bs in sizes for key in ("texts_per_s", "speedup_vs_fp32")], same,
                      _f(v.get("f1"), 3), _f(v.get("best_f1"), 3)])
-    lines += ["", *_table(["variant", *[c for bs in sizes for c in (f"texts/s @{bs}", f"× fp32 @{bs}")],
+    lines += ["", f"The users' asks on the trained model (F1 on the {r['data']['eval_examples']} evaluation examples). "
+              "BiLSTM off: *no bilstm* is the short run trained without it, *with bilstm* its twin trained with it "
+              "(the same config otherwise); *no bilstm*'s × is against *with bilstm*, and their F1 is the "
+              "training section's:", ""]
+    lines += [*_table(["variant", *[c for bs in sizes for c in (f"texts/s @{bs}", f"× fp32 @{bs}")],
                            "same entities as fp32 (threshold 0.2)", "F1 @0.5", "best F1"], "l" + "rr" * len(sizes) + "lrr", rows)]
     return "\n".join(lines) + "\n"
 
@@ -158,16 +174,16 @@ NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast
 
 def precision_markdown(p: dict) -> str:
     """The precision check: F1 and identical entities per set, texts/s per contender, the recommendation."""
-    ours = [k for k in ("fp32", "bf16", "int8", "fast_gliner") if k in next(iter(p["accuracy"].values()), {})]
+    ours = [k for k in ("fp32", "bf16", "int8", "fast_gliner") if any(k in row for row in p["accuracy"].values())]
     first = next(iter(p["accuracy"].values()), {"sentences": 0})
     lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
              "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "
-             "identical to float32's, |same| / |either|):", ""]
+             "identical to float32's, |same| / |either|; fast-gliner, no candidate, on the test sets only):", ""]
     lines += _table(["set (gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in ours]],
                     "l" + "r" * len(ours),
                     [[f"{name} ({row['gold']})", f"{row['fp32']['f1']:.3f}",
                       *[f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, {row[k]['same_entities_share']:.0%})"
-                        for k in ours[1:]]] for name, row in p["accuracy"].items()])
+                        if k in row else "–" for k in ours[1:]]] for name, row in p["accuracy"].items()])
     skipped = [f"{NAMES[k]}: {v.get('skipped') or v.get('error')}" for k, v in p["contenders"].items()
                if "skipped" in v or "error" in v]
     if skipped:
@@ -213,18 +229,18 @@ def figure(r: dict, path: Path) -> Path:
                            (axes[0, 1], "speed_long_documents",
                             f"Long documents ({r['speed_inputs']['long_document_words']} words; the reference reads "
                             f"only the first {r['long_document_entities']['reference']['words_scored']})")):
-        sizes = sorted(r[key], key=int)
+        speeds = main_speeds(r, key)
+        sizes = sorted(speeds, key=int)
         x = np.arange(len(sizes))
         for i, name in enumerate(("ours", "reference", "encoder")):
-            values = [r[key][bs][f"{name}_texts_per_s"] for bs in sizes]
+            values = [speeds[bs][f"{name}_texts_per_s"] for bs in sizes]
             bars = ax.bar(x + (i - 1) * 0.27, values, 0.27, label="bare encoder (limit)" if name == "encoder" else name,
                           color=colors[name])
             ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        ax.set_ylim(0, 1.4 * max(r[key][bs][f"{n}_texts_per_s"] for bs in sizes for n in ("ours", "reference", "encoder")))
-        ax.set_xticks(x, [f"{bs}\nours / encoder {r[key][bs]['ours_vs_encoder']:.2f}"
-                          + (f"\nMAC ceiling {r[key][bs]['mac_ceiling_vs_encoder']:.2f}"
-                             if "mac_ceiling_vs_encoder" in r[key][bs] else "") for bs in sizes], fontsize=8)
-        ax.set(xlabel="batch size (texts per call)", ylabel="throughput (texts/s)", title=title)
+        ax.set_ylim(0, 1.4 * max(speeds[bs][f"{n}_texts_per_s"] for bs in sizes for n in ("ours", "reference", "encoder")))
+        ax.set_xticks(x, [f"{bs}\nours / encoder {speeds[bs]['ours_vs_encoder']:.2f}"
+                          f"\nMAC ceiling {speeds[bs]['mac_ceiling_vs_encoder']:.2f}" for bs in sizes], fontsize=8)
+        ax.set(xlabel="batch size (texts per call)", ylabel="throughput, trained model, float32 (texts/s)", title=title)
         ax.legend(loc="upper left", ncol=3, fontsize=8)
 
     t = r["training"]
@@ -252,7 +268,7 @@ def figure(r: dict, path: Path) -> Path:
     ax.legend(handles=ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0], loc="upper left", ncol=2)
 
     ax = axes[1, 1]
-    order = ["ours_fp32", "torch_compile", "onnx", "int8_dynamic", "no_bilstm"]
+    order = ["ours_fp32", "torch_compile", "onnx", "with_bilstm", "no_bilstm"]
     e = {k: r["extras"][k] for k in sorted(r["extras"], key=lambda k: order.index(k) if k in order else len(order))
          if "speedup_vs_fp32" in r["extras"][k]}
     sizes = sorted({bs for v in e.values() for bs in v["speedup_vs_fp32"]}, key=int)
@@ -264,9 +280,10 @@ def figure(r: dict, path: Path) -> Path:
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_ylim(0, 1.2 * max(x for v in e.values() for x in v["speedup_vs_fp32"].values()))
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_xticks(x, [k.replace("_", " ") for k in e], rotation=10)
+    ax.set_xticks(x, [k.replace("_", " ") + (f"\n(× {e[k]['speedup_against'].replace('_', ' ')})"
+                                             if "speedup_against" in e[k] else "") for k in e], fontsize=8)
     ax.set_ylabel("speed relative to ours, eager fp32 (×)")
-    ax.set_title("Users' asks: throughput vs eager fp32 on sentences")
+    ax.set_title("Users' asks: throughput vs eager fp32 on sentences (the trained model)")
     ax.legend()
 
     if "replay" in t:
@@ -333,10 +350,10 @@ def precision_panels(r: dict, axes) -> None:
                           f"{NAMES.get(p['recommended'].get('precision'), 'none')}")
         axes[0].legend(fontsize=8)
         sets = list(p["accuracy"])
-        ours = [k for k in NAMES if k in p["accuracy"][sets[0]]]
+        ours = [k for k in NAMES if any(k in p["accuracy"][s] for s in sets)]
         y, height = np.arange(len(sets)), 0.8 / len(ours)
         for i, name in enumerate(ours):
-            axes[1].barh(y + (i - (len(ours) - 1) / 2) * height, [p["accuracy"][s][name]["f1"] for s in sets], height,
+            axes[1].barh(y + (i - (len(ours) - 1) / 2) * height, [p["accuracy"][s].get(name, {}).get("f1", np.nan) for s in sets], height,
                          label=NAMES[name])
         axes[1].set_yticks(y, [f"{s} ({p['accuracy'][s]['gold']} gold)" for s in sets], fontsize=8)
         axes[1].set_xlabel("exact-match micro F1 at threshold 0.5")

@@ -19,11 +19,14 @@ subprocess: it shares our import name):
      the reference's own training steps (its collator's examples and types, its loss, its
      optimizer; no dropout), in turns, and the losses, weights, scores and F1 of the two are
      compared, which separates the implementations from their random draws;
-  5. inference texts/s (bench/speed.py) at each batch size, on sentences and on ~2,000-word documents, for ours,
-     the reference and a bare forward of the encoder on our inputs, in turns; the long documents'
-     gold entities each one reaches and finds; each precision on the trained model (bench/precision.py);
-  6. the users' asks (bench/extras.py): torch.compile, ONNX export + onnxruntime, dynamic int8 quantisation,
-     BiLSTM off: speed against our eager fp32 model in turns, same entities, F1.
+  5. precision and speed on the trained default model (bench/precision.py, bench/speed.py): F1 of ours in each
+     precision and of fast-gliner on every dev and test set; texts/s at each batch size, on sentences and on
+     ~2,000-word documents, of ours in each precision, fast-gliner, the reference on the same checkpoint, each
+     precision's bare encoder on our inputs and our forward alone, in turns; the long document's gold entities
+     each implementation reaches and finds;
+  6. the users' asks (bench/extras.py), on the same trained model: torch.compile, ONNX export + onnxruntime,
+     speed against eager fp32 in turns, same entities, F1; and the BiLSTM left out: the short run trained
+     without it against its twin trained with it (dynamic int8 is a precision of step 5).
 Writes the JSON atomically and the figure; `bench.report.markdown(json)` renders the README table.
 """
 
@@ -47,11 +50,11 @@ from bench.accuracy import f1_of, long_document_entities  # noqa: E402
 from bench.common import MODEL_NAME, TRAIN, add_data_arguments, log, parse_settings  # noqa: E402
 from bench.extras import extras  # noqa: E402
 from bench.parity import parity  # noqa: E402
-from bench.precision import precision_check, precision_sets, training_step_parts  # noqa: E402
+from bench.precision import contenders, precision_check, precision_sets, training_step_parts  # noqa: E402
 from bench.refclient import REPO, ReferenceWorker, ensure_reference_venv  # noqa: E402
 from bench.replay import bf16_replay, replay_training  # noqa: E402
-from bench.sentences import BASE, LABELS, SENTENCES, long_document  # noqa: E402
-from bench.speed import speed, wide_encoder_speed  # noqa: E402
+from bench.sentences import BASE, LABELS  # noqa: E402
+from bench.speed import wide_encoder_speed  # noqa: E402
 from bench.training import prepare, run_training  # noqa: E402
 from gliner.atomic import write_json  # noqa: E402
 from gliner.loading import default_backbone  # noqa: E402
@@ -144,24 +147,21 @@ def main(argv=None) -> dict:
         training["replay_bf16"] = bf16_replay(work / "init", data["train_file"], recorded, data["eval"], s)
         training["replay_float64"] = replay_training(ref, work / "init", data["train_file"], [], [], s, work, "float64",
                                                      s["replay_float64_steps"])
-        ref.call("load", ckpt=str(ckpt["ours"]))  # speed: the same checkpoint in both
-        log("speed, sentences")
-        result["speed_sentences"] = speed(ours, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"])
-        log("speed, long documents")
-        docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]
-        result["speed_long_documents"] = speed(ours, ref, docs, s["long_batch_sizes"], s["long_repeats"], forward_alone=False)
-        result["long_document_entities"] = long_document_entities(ours, ref, s["long_doc_words"], s["long_doc_threshold"])
-        result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS),
-                                  "long_documents": s["long_docs"], "long_document_words": result["long_document_entities"]["words"]}
-        log(f"precision: {args.main_model or 'the model trained above'} in each precision, fast-gliner, the reference")
-        result["precision"] = precision_check(main_model, precision_sets(args.test_sets, data), s, work, ref)
+        log(f"precision and speed: {main_model} in each precision, fast-gliner, the reference")
+        models, info = contenders(main_model, work)
+        result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS), "long_documents": s["long_docs"]}
+        result["precision"] = precision_check(models, info, main_model, precision_sets(args.test_sets, data), s, ref)
+        result["long_document_entities"] = long_document_entities(models["fp32"], ref, s["long_doc_words"],
+                                                                  s["long_doc_threshold"])
+        result["speed_inputs"]["long_document_words"] = result["long_document_entities"]["words"]
     log("bf16 training step, part by part")
     training["bf16_step_parts"] = training_step_parts(main_model, data["train_file"], s)
     log("speed, encoder of the paper's size")
     result["speed_wide_encoder"] = wide_encoder_speed(backbone, s)
     log("extras")
-    result["extras"] = extras(ours, no_lstm, s, data["eval"], work, args.threads,
-                              {"ours": training["ours"]["f1"], "no_bilstm": training["ours_no_lstm"]["f1"]})
+    result["extras"] = extras(models["fp32"], main_model, {"with_bilstm": ours, "no_bilstm": no_lstm}, s, data["eval"],
+                              work, args.threads, {"with_bilstm": training["ours"]["f1"],
+                                                   "no_bilstm": training["ours_no_lstm"]["f1"]})
     result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     result["wall_s"] = time.perf_counter() - t_start
     write_json(args.out, result)

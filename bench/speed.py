@@ -104,20 +104,6 @@ def texts_per_second(model, texts: list[str], batch_sizes: list[int], repeats: i
     return out
 
 
-def speed(model, ref: ReferenceWorker, texts: list[str], batch_sizes: list[int], repeats: int,
-          forward_alone: bool = True) -> dict:
-    """Texts/s of ours end to end, the reference end to end, the bare encoder and (forward_alone)
-    our forward alone, in turns; with the MAC ceiling of ours / encoder on these batches."""
-    def contenders(bs: int, batches: list[dict]) -> dict:
-        return {**end_to_end({"ours": model}, ref, texts, bs),
-                **{k: v for k, v in forward_contenders(model, batches).items() if forward_alone or k == "encoder"}}
-
-    out = texts_per_second(model, texts, batch_sizes, repeats, contenders, "")
-    for v in out.values():
-        v["ours_vs_reference"] = v["ours_texts_per_s"] / v["reference_texts_per_s"]
-    return out
-
-
 def wide_encoder_speed(tokenizer_path: str, s: dict) -> dict:
     """ours / encoder with a randomly initialised encoder of the paper's size (MiniLM's tokenizer).
 

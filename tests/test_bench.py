@@ -32,19 +32,21 @@ def test_tiny_run_structure(tiny_run):
     out, r, stdout = tiny_run
     assert r["setting"] == "tiny"
     assert r["reference"]["version"] == "0.2.29"
+    p = r["precision"]  # the only speed tables: ours in each precision, the reference, the bare encoders
     for key in ("speed_sentences", "speed_long_documents"):
-        assert set(r[key]) == {str(bs) for bs in r["settings"][f"{'long_' if 'long' in key else ''}batch_sizes"]}
-        for v in r[key].values():
-            for name in ("ours", "reference", "encoder") + (("ours_forward",) if key == "speed_sentences" else ()):
+        assert set(p[key]) == {str(bs) for bs in r["settings"][f"{'long_' if 'long' in key else ''}batch_sizes"]}
+        for v in p[key].values():
+            for name in ("fp32", "reference", "encoder_fp32") + (("ours_forward",) if key == "speed_sentences" else ()):
                 assert v[f"{name}_texts_per_s"] > 0
             assert 0 < v["mac_ceiling_vs_encoder"] < 1 and v["macs"]["gliner_layers"] > 0
+            assert v["fp32_vs_encoder"] == v["fp32_texts_per_s"] / v["encoder_fp32_texts_per_s"]
     wide = r["speed_wide_encoder"]
     assert wide["encoder"] == r["settings"]["wide_encoder"]
     for bs in r["settings"]["wide_batch_sizes"]:
         v = wide[str(bs)]
         assert v["encoder_texts_per_s"] > 0 and v["ours_forward_texts_per_s"] > 0
         # same sentences and batches: the wider encoder does a larger share of the arithmetic
-        assert r["speed_sentences"][str(bs)]["mac_ceiling_vs_encoder"] < v["mac_ceiling_vs_encoder"] < 1
+        assert p["speed_sentences"][str(bs)]["mac_ceiling_vs_encoder"] < v["mac_ceiling_vs_encoder"] < 1
     for name in ("ours", "reference", "ours_no_lstm"):
         t = r["training"][name]
         assert t["steps"] == r["settings"]["steps"]
@@ -63,7 +65,10 @@ def test_tiny_run_structure(tiny_run):
     replay64 = r["training"]["replay_float64"]  # same steps in float64: agreement to its rounding
     assert replay64["dtype"] == "float64" and replay64["steps"] == r["settings"]["replay_float64_steps"]
     assert replay64["max_relative_loss_diff"] < 1e-12
-    assert {"int8_dynamic", "onnx", "torch_compile", "ours_fp32", "no_bilstm"} <= set(r["extras"])
+    e = r["extras"]
+    assert {"onnx", "torch_compile", "ours_fp32", "with_bilstm", "no_bilstm"} <= set(e)
+    for bs, speedup in e["no_bilstm"]["speedup_vs_fp32"].items():  # against its twin trained with the BiLSTM
+        assert speedup == pytest.approx(e["no_bilstm"]["texts_per_s"][bs] / e["with_bilstm"]["texts_per_s"][bs])
     from gliner.train import cpu_has_bf16
 
     bf16 = r["training"]["replay_bf16"]  # ours in fp32 and in bf16 on the same recorded steps
@@ -76,7 +81,7 @@ def test_tiny_run_structure(tiny_run):
         assert all(v["s_per_step"] > 0 for v in parts.values())
     else:
         assert "no bfloat16 units" in bf16["skipped"] and "no bfloat16 units" in r["training"]["bf16_step_parts"]["skipped"]
-    p = r["precision"]  # the trained model in each precision, on the evaluation sample standing in for dev and test
+    # the trained model in each precision, on the evaluation sample standing in for dev and test
     ours = {"fp32", "int8"} | ({"bf16"} if cpu_has_bf16() else set())
     assert set(p["accuracy"]) == {"dev_bench_eval", "bench_eval"}
     for row in p["accuracy"].values():
@@ -88,6 +93,8 @@ def test_tiny_run_structure(tiny_run):
     if importlib.util.find_spec("fast_gliner"):  # make setup installs it: it runs on our reference-format export
         assert "error" not in p["contenders"]["fast_gliner"], p["contenders"]["fast_gliner"]
         assert p["speed_sentences"]["8"]["fast_gliner_texts_per_s"] > 0
+        # no candidate for the recommendation: scored on the test sets, not on the dev sets that choose
+        assert "fast_gliner" in p["accuracy"]["bench_eval"] and "fast_gliner" not in p["accuracy"]["dev_bench_eval"]
     assert p["recommended"]["precision"] in ours
     # the figure is a real PNG of a readable size, and the Markdown table is what the run printed
     png = (out / "figures" / "benchmark.png").read_bytes()
