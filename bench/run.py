@@ -20,7 +20,7 @@ subprocess: it shares our import name):
      optimizer; no dropout), in turns, and the losses, weights, scores and F1 of the two are
      compared, which separates the implementations from their random draws;
   5. precision and speed on the trained default model (bench/precision.py, bench/speed.py): F1 of ours in each
-     precision and of fast-gliner on every dev and test set; texts/s at each batch size, on sentences and on
+     precision on every dev and test set (fast-gliner's on the test sets: it is no candidate); texts/s at each batch size, on sentences and on
      ~2,000-word documents, of ours in each precision, fast-gliner, the reference on the same checkpoint, each
      precision's bare encoder on our inputs and our forward alone, in turns; the long document's gold entities
      each implementation reaches and finds;
