@@ -52,7 +52,7 @@ class FastGliner:
 def contenders(model_dir: Path, work: Path) -> tuple[dict, dict]:
     """name -> predictor (our GLiNER in each precision the machine runs, fast-gliner) and how each was made."""
     from gliner import GLiNER
-    from gliner.train import cpu_has_bf16
+    from gliner.loading import cpu_has_bf16
 
     models = {"fp32": GLiNER.from_pretrained(model_dir)}
     info = {"fp32": {"how": "GLiNER.from_pretrained(model)"}}
@@ -149,7 +149,8 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict) -> dict:
     import random
 
     from gliner import GLiNER
-    from gliner.train import batch_loss, cpu_has_bf16, make_batch, make_optimizer, sample_types
+    from gliner.loading import cpu_has_bf16
+    from gliner.train import batch_loss, make_batch, make_optimizer, sample_types
 
     if not cpu_has_bf16():
         return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}

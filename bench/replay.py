@@ -128,7 +128,7 @@ def replay_training(ref: ReferenceWorker, init: Path, train_file: Path, evaluati
 def bf16_replay(init: Path, train_file: Path, steps: list[dict], evaluation: list[dict], s: dict) -> dict:
     """Our step in float32 and under bfloat16 autocast (train's bf16: true) on the same recorded steps, in turns:
     steps/s of each, both loss curves, and the F1 each trained model reaches."""
-    from gliner.train import cpu_has_bf16
+    from gliner.loading import cpu_has_bf16
 
     if not cpu_has_bf16():
         return {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}

@@ -69,7 +69,7 @@ def test_tiny_run_structure(tiny_run):
     assert {"onnx", "torch_compile", "ours_fp32", "with_bilstm", "no_bilstm"} <= set(e)
     for bs, speedup in e["no_bilstm"]["speedup_vs_fp32"].items():  # against its twin trained with the BiLSTM
         assert speedup == pytest.approx(e["no_bilstm"]["texts_per_s"][bs] / e["with_bilstm"]["texts_per_s"][bs])
-    from gliner.train import cpu_has_bf16
+    from gliner.loading import cpu_has_bf16
 
     bf16 = r["training"]["replay_bf16"]  # ours in fp32 and in bf16 on the same recorded steps
     if cpu_has_bf16():

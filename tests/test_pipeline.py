@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from gliner.loading import fastest_dtype
 from gliner.pipeline import stage_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +43,7 @@ def test_repository_params_are_valid_in_every_profile(params_file):
     ("negative_sampling", lambda p: p["negative_sampling"].update(values=[0.5, 1.5]), r"negative_sampling.values: must be .* in \[0, 1\]"),
     ("eval", lambda p: p["eval"].update(thresold=0.4), r"params.yaml: eval.thresold: unknown parameter"),
     ("eval", lambda p: p["eval"].pop("threshold"), r"eval.threshold: missing"),
+    ("eval", lambda p: p["eval"].update(dtype="float8"), r"params.yaml: eval.dtype: must be auto, fp32 or bf16, got 'float8'"),
     ("train", lambda p: p["train"].update(learning_rate=1e-3), r"params.yaml: train.learning_rate: unknown parameter"),
     ("prepare", lambda p: p["prepare"].update(heldout_percent=80), r"params.yaml: prepare.heldout_percent: must be an integer"),
     ("eval", lambda p: p.update(profile="laptop"), r"params.yaml: profile: must be one of cpu, gpu, tiny"),
@@ -96,6 +99,8 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert set(zero_shot["trained"]["datasets"]) == {"wnut16_gold", "unseen_types_silver", "heldout_silver", "handwritten_check"}
     assert all(m["num_examples"] == 10 for m in zero_shot["trained"]["datasets"].values())
     assert zero_shot["spacy_baseline"]["datasets"]["wnut16_gold"]["num_examples"] == 10
+    expected_dtype = str(fastest_dtype(torch.device("cpu"))).removeprefix("torch.")  # eval.dtype: auto on this CPU
+    assert zero_shot["dtype"] == expected_dtype and f"(evaluated in {expected_dtype})" in (work / "README.md").read_text()
     data = json.loads((metrics / "data.json").read_text())
     assert data["train_silver"]["distinct_types"] > 11 and data["train_silver"]["label_precision"]["wordnet-concept"]["judged"] >= 200
     count = json.loads((metrics / "type_count" / "types11.json").read_text())
@@ -104,7 +109,7 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     k3 = json.loads((metrics / "k_sweep" / "K3.json").read_text())
     assert k3["changes"] == {"max_width": 3} and set(k3["seeds"]) == {"0"}  # the tiny profile's one seed
     k3 = k3["seeds"]["0"]
-    assert k3["train_steps"] == 1 and k3["inference_texts_per_s"] > 0
+    assert k3["train_steps"] == 1 and k3["inference_texts_per_s"] > 0 and k3["eval_dtype"] == expected_dtype
     assert k3["dev_sets"] == {"dev_unseen_types_silver": 5}  # thresholds chosen on the study sets' dev twins
     assert set(k3["datasets"]) == {"unseen_types_silver", "wnut16_gold", "handwritten_check"}  # k_sweep.sets
     off = json.loads((metrics / "type_dropping" / "type_droppingfalse.json").read_text())

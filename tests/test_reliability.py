@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from gliner import GLiNER
+from gliner.loading import fastest_dtype, parse_dtype
 
 from conftest import make_tiny_model
 
@@ -314,12 +315,25 @@ def test_config_overrides_and_dtype(local_backbone_ckpt):
     fp32 = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8).predict_entities(TEXT, LABELS, threshold=0.2)
     assert bf16 and len(set(bf16) & {(e["start"], e["end"], e["label"]) for e in fp32}) >= len(fp32) // 2  # bf16 predicts, close to fp32
     assert {p.dtype for p in GLiNER.from_pretrained(ckpt, dtype=torch.float16).parameters()} == {torch.float16}
+    assert GLiNER.from_pretrained(ckpt, dtype="auto").dtype == fastest_dtype(torch.device("cpu"))
     int8 = GLiNER.from_pretrained(ckpt, max_length=768, max_width=8, quantize="int8")
     quantized = {name for name, m in int8.model.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)}
     assert any(name.endswith("attention.self.query") for name in quantized)  # the encoder's layers are int8
     assert "prompt_rep_layer.0" in quantized and not any(".out_project." in name for name in quantized)
     int8_found = {(e["start"], e["end"], e["label"]) for e in int8.predict_entities(TEXT, LABELS, threshold=0.2)}
     assert int8_found and len(int8_found & {(e["start"], e["end"], e["label"]) for e in fp32}) >= len(fp32) // 2
+
+
+def test_dtype_auto_is_bf16_only_where_the_cpu_has_the_units(monkeypatch):
+    import gliner.loading
+
+    monkeypatch.setattr(gliner.loading, "cpu_has_bf16", lambda: True)
+    assert parse_dtype("auto", None, torch.device("cpu")) == torch.bfloat16
+    assert parse_dtype("auto", "fp16", torch.device("cpu")) == torch.float16  # a variant names its dtype
+    monkeypatch.setattr(gliner.loading, "cpu_has_bf16", lambda: False)
+    assert fastest_dtype(torch.device("cpu")) == torch.float32 == parse_dtype("AUTO", None, torch.device("cpu"))
+    with pytest.warns(UserWarning, match="without bfloat16 units .* emulates it"):
+        assert parse_dtype("bf16", None, torch.device("cpu")) == torch.bfloat16  # asked for: honoured, with a warning
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

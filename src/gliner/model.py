@@ -168,6 +168,10 @@ class GLiNER(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def forward(self, input_ids, attention_mask, words_mask, text_lengths):
         return self.model(input_ids, attention_mask, words_mask, text_lengths)
 
@@ -228,7 +232,7 @@ class GLiNER(nn.Module):
         if quantize not in (None, "int8"):
             raise ValueError(f"from_pretrained(quantize={quantize!r}): only 'int8' is supported (bf16: dtype='bf16')")
         device = loading.check_device(map_location)
-        torch_dtype = loading.parse_dtype(dtype, variant)
+        torch_dtype = loading.parse_dtype(dtype, variant, device)
         if model_dir is not None:
             directory = Path(model_dir)
         elif Path(model_id).is_dir():

@@ -54,7 +54,7 @@ def dev_threshold(result: dict) -> float:
 def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dict | None = None,
                  dev_sets: dict | None = None, **changes) -> dict:
     """Train one ablation model (the main recipe, the stage's overrides, then `changes`), evaluate
-    it zero-shot on `sets` (default: the `eval` sets, cut to the stage's eval_max_examples) at 0.5
+    it zero-shot in `eval.dtype` on `sets` (default: the `eval` sets, cut to the stage's eval_max_examples) at 0.5
     and at the threshold chosen on `dev_sets` (default: their `dev_` twins) and time its
     inference; return the metrics a stage writes, with each sentence's counts under `per_example`.
     """
@@ -73,8 +73,8 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
         summary = train(params)
         train_seconds = time.perf_counter() - started
         device = "cuda" if torch.cuda.is_available() and params["device"] != "cpu" else "cpu"
-        model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device)
-    eval_params = stage_params("eval", params_file)
+        eval_params = stage_params("eval", params_file)
+        model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device, dtype=eval_params["dtype"])
     prepared = Path(params["train_file"]).parent
     if sets is None:
         sets = eval_sets(eval_params["sets"], prepared, stage_values["eval_max_examples"])
@@ -86,7 +86,7 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     gold_widths = [e - s + 1 for examples in sets.values() for ex in examples for s, e, _ in ex["ner"]]
     metrics = {
         "run": run_name, "changes": changes, "train_steps": summary["step"], "final_loss": summary["final_loss"],
-        "train_seconds": train_seconds, "overall": result["overall"],
+        "train_seconds": train_seconds, "eval_dtype": str(model.dtype).removeprefix("torch."), "overall": result["overall"],
         "gold_entities_within_max_width": sum(w <= params["max_width"] for w in gold_widths) / max(len(gold_widths), 1),
         "datasets": {name: {"micro": m["micro"], "num_examples": m["num_examples"], "dev_threshold": threshold,
                             "f1_at_dev_threshold": m["sweep"][str(threshold)]["f1"]}

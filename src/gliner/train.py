@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .atomic import atomic_dir
-from .loading import DEFAULT_BACKBONE, default_backbone
+from .loading import DEFAULT_BACKBONE, cpu_has_bf16, default_backbone
 from .params import DEFAULTS, RESUMABLE_CHANGES, check_params, load_config
 from .processing import collate
 
@@ -195,15 +195,6 @@ def load_checkpoint(directory: Path, device) -> tuple:
 
 
 # ---------------------------------------------------------------------------------- the loop
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates it, slowly."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no way to tell, so no
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def new_model(params: dict):
     """The untrained model a run starts from: the backbone with GLiNER layers initialised from the seed."""
     from .model import GLiNER
