@@ -1,0 +1,65 @@
+"""Record the evidence for a recipe choice: a trained model's F1 on the dev sets (never test), added
+as one run to a choice file under reports/recipe/, which the report renders into the results block.
+
+    .venv/bin/python scripts/dev_eval.py MODEL_DIR --choice max_steps --run 2000 [--chosen]
+
+MODEL_DIR is a saved model (e.g. models/main/model after `dvc repro train`). Each run of a choice is
+evaluated on the same dev sets at threshold 0.5 in `eval.dtype`, with the threshold sweep beside it;
+`--chosen` marks the run the recipe in params.yaml now uses. About a minute per model on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gliner.atomic import write_json
+from gliner.evaluate import evaluate
+from gliner.model import GLiNER
+from gliner.pipeline import dev_sets_for, stage_params
+
+DEV_OF = ["unseen_types_silver", "heldout_silver"]  # the test sets with a dev_ twin (WNUT-16 has none: it is test only)
+
+
+def dev_metrics(model_dir: str, params_file: str = "params.yaml") -> dict:
+    """Per dev set: gold count, micro P / R / F1 at 0.5 and the sweep's F1 per threshold."""
+    eval_params = stage_params("eval", params_file)
+    model = GLiNER.from_pretrained(model_dir, dtype=eval_params["dtype"])
+    sets = dev_sets_for(DEV_OF, Path(stage_params("train", params_file)["train_file"]).parent)
+    result = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"], progress=True)
+    return {"dtype": str(model.dtype).removeprefix("torch."), "threshold": eval_params["threshold"],
+            "datasets": {name: {"gold": m["micro"]["tp"] + m["micro"]["fn"], "micro": m["micro"],
+                                "sweep_f1": {t: s["f1"] for t, s in m["sweep"].items()}}
+                         for name, m in result["datasets"].items()}}
+
+
+def cpu_name() -> str:
+    """The CPU model (runs on another CPU round differently, so each run says where it ran)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir")
+    parser.add_argument("--choice", required=True, help="the params key the runs differ in, e.g. max_steps")
+    parser.add_argument("--run", required=True, help="this model's value of it, e.g. 2000")
+    parser.add_argument("--chosen", action="store_true", help="params.yaml now uses this run's value")
+    parser.add_argument("--out-dir", default="reports/recipe")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    path = Path(args.out_dir) / f"{args.choice}.json"
+    record = json.loads(path.read_text()) if path.exists() else {"choice": args.choice, "runs": {}}
+    record["runs"][args.run] = {**dev_metrics(args.model_dir, args.params), "cpu": cpu_name()}
+    if args.chosen:
+        record["chosen"] = args.run
+    write_json(path, record)
+    for name, m in record["runs"][args.run]["datasets"].items():
+        print(f"{args.choice}={args.run} {name} ({m['gold']} gold): F1 {100 * m['micro']['f1']:.1f} "
+              f"P {100 * m['micro']['precision']:.1f} R {100 * m['micro']['recall']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
