@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gliner.atomic import write_json
 from gliner.evaluate import evaluate
+from gliner.loading import dtype_name
 from gliner.model import GLiNER
 from gliner.pipeline import dev_sets_for, stage_params
 
@@ -28,7 +29,7 @@ def dev_metrics(model_dir: str, params_file: str = "params.yaml") -> dict:
     model = GLiNER.from_pretrained(model_dir, dtype=eval_params["dtype"])
     sets = dev_sets_for(DEV_OF, Path(stage_params("train", params_file)["train_file"]).parent)
     result = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"], progress=True)
-    return {"dtype": str(model.dtype).removeprefix("torch."), "threshold": eval_params["threshold"],
+    return {"dtype": dtype_name(model.dtype), "threshold": eval_params["threshold"],
             "datasets": {name: {"gold": m["micro"]["tp"] + m["micro"]["fn"], "micro": m["micro"],
                                 "sweep_f1": {t: s["f1"] for t, s in m["sweep"].items()}}
                          for name, m in result["datasets"].items()}}

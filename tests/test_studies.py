@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gliner.pipeline import dev_threshold
-from gliner.studies import (compare, counts_path, f1, mean_se, paired_bootstrap, reading, run_name, study_frame,
-                            summarize)
+from gliner.studies import (compare, counts_path, f1, mean_se, over_seeds, paired_bootstrap, reading, run_name,
+                            seeds_figure, study_frame, summarize)
 
 
 def test_f1_from_counts():
@@ -53,6 +53,24 @@ def test_mean_se_and_summarize():
     s = summarize({"0": run(0.1, 0.2), "1": run(0.3, 0.4)})["wnut"]
     assert s["f1_mean"] == pytest.approx(0.2) and s["f1_se"] == pytest.approx(0.1) and s["f1_seeds"] == [0.1, 0.3]
     assert s["dev_threshold_f1_mean"] == pytest.approx(0.3) and s["gold"] == 10 and s["dev_thresholds"] == [0.3, 0.3]
+
+
+def test_over_seeds_keeps_each_seed_and_counts_wnut_types_above_10pct():
+    def result(f1, person, movie):  # one seed's gliner.evaluate result on WNUT-16
+        per_type = {"person": {"f1": person, "tp": 4, "fn": 6}, "movie": {"f1": movie, "tp": 1, "fn": 1},
+                    "company": {"f1": 0.0, "tp": 0, "fn": 0}}  # only predicted: no gold, not a type of the set
+        return {"datasets": {"wnut16_gold": {"micro": {"f1": f1, "precision": f1, "recall": f1, "tp": 5, "fn": 7},
+                                             "per_type": per_type}}}
+
+    out = over_seeds({0: result(0.3, 0.5, 0.05), 1: result(0.2, 0.4, 0.2)})
+    wnut = out["datasets"]["wnut16_gold"]
+    assert out["seeds"] == [0, 1] and wnut["gold"] == 12 and wnut["f1_seeds"] == [0.3, 0.2]
+    assert wnut["f1_mean"] == pytest.approx(0.25) and wnut["f1_se"] == pytest.approx(0.05)
+    assert wnut["per_type_f1_seeds"] == {"person": [0.5, 0.4], "movie": [0.05, 0.2]}
+    assert wnut["per_type_gold"] == {"person": 10, "movie": 2}
+    assert out["wnut16_gold_types_above_10pct"] == [1, 2]
+    fig = seeds_figure(out, 0.5)  # draws both panels from the metrics alone
+    assert [ax.get_title().split(" ")[0] for ax in fig.axes[:2]] == ["test", "wnut16_gold"]
 
 
 def test_dev_threshold_pools_the_dev_sets():

@@ -52,6 +52,11 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16
           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """'bfloat16' for torch.bfloat16: how metrics files record the precision a model ran in."""
+    return str(dtype).removeprefix("torch.")
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates it, slowly."""
     try:

@@ -51,6 +51,31 @@ def dev_threshold(result: dict) -> float:
     return float(max(pooled, key=lambda t: (pooled[t], -abs(float(t) - 0.5))))
 
 
+def evaluate_over_seeds(trained_result: dict, sets: dict, params_file="params.yaml") -> dict:
+    """`studies.over_seeds` of the main recipe: `trained_result` is models/main's evaluation on `sets`
+    (seed train.seed); the recipe is trained again from the next eval.seeds - 1 seeds, each model
+    evaluated the same way (eval.dtype, eval.threshold) and then discarded."""
+    import tempfile
+
+    import torch
+
+    from .evaluate import evaluate
+    from .model import GLiNER
+    from .studies import over_seeds
+    from .train import train
+
+    train_params, eval_params = stage_params("train", params_file), stage_params("eval", params_file)
+    train_params.pop("profile")
+    device = "cuda" if torch.cuda.is_available() and train_params["device"] != "cpu" else "cpu"
+    per_seed = {train_params["seed"]: trained_result}
+    for seed in range(train_params["seed"] + 1, train_params["seed"] + eval_params["seeds"]):
+        with tempfile.TemporaryDirectory(prefix=f"zero-shot-seed{seed}-") as output_dir:
+            train({**train_params, "seed": seed, "output_dir": output_dir, "dvclive_dir": None, "save_every": 0})
+            model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device, dtype=eval_params["dtype"])
+        per_seed[seed] = evaluate(model, sets, eval_params["threshold"], batch_size=eval_params["batch_size"])
+    return over_seeds(per_seed)
+
+
 def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dict | None = None,
                  dev_sets: dict | None = None, **changes) -> dict:
     """Train one ablation model (the main recipe, the stage's overrides, then `changes`), evaluate
@@ -63,6 +88,7 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     import torch
 
     from .evaluate import evaluate
+    from .loading import dtype_name
     from .model import GLiNER
     from .train import train
 
@@ -86,7 +112,7 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     gold_widths = [e - s + 1 for examples in sets.values() for ex in examples for s, e, _ in ex["ner"]]
     metrics = {
         "run": run_name, "changes": changes, "train_steps": summary["step"], "final_loss": summary["final_loss"],
-        "train_seconds": train_seconds, "eval_dtype": str(model.dtype).removeprefix("torch."), "overall": result["overall"],
+        "train_seconds": train_seconds, "eval_dtype": dtype_name(model.dtype), "overall": result["overall"],
         "gold_entities_within_max_width": sum(w <= params["max_width"] for w in gold_widths) / max(len(gold_widths), 1),
         "datasets": {name: {"micro": m["micro"], "num_examples": m["num_examples"], "dev_threshold": threshold,
                             "f1_at_dev_threshold": m["sweep"][str(threshold)]["f1"]}

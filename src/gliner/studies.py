@@ -73,6 +73,54 @@ def summarize(runs: dict[str, dict]) -> dict:
     return out
 
 
+def over_seeds(per_seed: dict) -> dict:
+    """The main recipe's test results over its seeds ({seed: gliner.evaluate result}): per set the gold
+    count, each seed's micro F1, P and R, the F1's mean and standard error, and each gold type's F1 per
+    seed; with WNUT-16, how many of its types each seed gets above 10% F1."""
+    results = list(per_seed.values())
+    out = {"seeds": list(per_seed), "datasets": {}}
+    for name, first in results[0]["datasets"].items():
+        micro = [r["datasets"][name]["micro"] for r in results]
+        mean, se = mean_se([m["f1"] for m in micro])
+        gold_types = [t for t, v in first["per_type"].items() if v["tp"] + v["fn"]]  # every seed counts these (a type only predicted may be missing)
+        out["datasets"][name] = {"gold": micro[0]["tp"] + micro[0]["fn"], "f1_mean": mean, "f1_se": se,
+                                 **{f"{k}_seeds": [m[k] for m in micro] for k in ("f1", "precision", "recall")},
+                                 "per_type_f1_seeds": {t: [r["datasets"][name]["per_type"][t]["f1"] for r in results] for t in gold_types},
+                                 "per_type_gold": {t: first["per_type"][t]["tp"] + first["per_type"][t]["fn"] for t in gold_types}}
+    if "wnut16_gold" in out["datasets"]:
+        per_type = out["datasets"]["wnut16_gold"]["per_type_f1_seeds"].values()
+        out["wnut16_gold_types_above_10pct"] = [sum(v > 0.10 for v in f1s) for f1s in zip(*per_type)]
+    return out
+
+
+def seeds_figure(seed_metrics: dict, threshold: float):
+    """Left: each test set's F1 per seed with the mean ± s.e.; right (with WNUT-16): its types' F1 over
+    the seeds, the 10% line drawn, gold mentions in brackets. `seed_metrics` is `over_seeds`'s."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    rows = pd.DataFrame([{"set": f"{name} ({m['gold']:,} gold)", "seed": seed, "f1": 100 * f1}
+                         for name, m in seed_metrics["datasets"].items() for seed, f1 in zip(seed_metrics["seeds"], m["f1_seeds"])])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), width_ratios=[1, 1.3])
+    sns.pointplot(rows, y="set", x="f1", errorbar="se", linestyle="none", capsize=0.3, color="black", ax=axes[0])
+    sns.stripplot(rows, y="set", x="f1", hue="seed", palette="deep", size=7, ax=axes[0])
+    axes[0].set(title=f"test F1 at {threshold} over {len(seed_metrics['seeds'])} seeds (dots; bar: mean ± s.e.)",
+                xlabel="exact-match micro F1 (%)", ylabel="")
+    wnut = seed_metrics["datasets"].get("wnut16_gold")
+    if wnut:
+        gold = wnut["per_type_gold"]
+        per_type = pd.DataFrame([{"type": f"{t} ({gold[t]})", "f1": 100 * f1} for t, f1s in wnut["per_type_f1_seeds"].items() for f1 in f1s])
+        order = [f"{t} ({gold[t]})" for t in sorted(gold, key=gold.get, reverse=True)]
+        sns.barplot(per_type, y="type", x="f1", order=order, errorbar="se", capsize=0.3, color="tab:blue", ax=axes[1])
+        axes[1].axvline(10, color="grey", linestyle=":")
+        axes[1].set(title="wnut16_gold per type, mean ± s.e. over seeds (gold mentions)", xlabel="exact-match F1 (%)", ylabel="")
+    else:
+        axes[1].set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
 def counts_path(metrics_path) -> Path:
     """Where a study's per-sentence counts live beside its metrics (kept out of `dvc metrics`)."""
     metrics_path = Path(metrics_path)
