@@ -5,8 +5,10 @@ or `dvc status` says "up to date" after a change that alters the stage's results
 import ast
 import json
 import re
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,19 +108,76 @@ def test_the_check_follows_lazy_and_transitive_imports():
     assert uncovered("python -m gliner.pipeline 02_train", ["src/gliner"]) == []
 
 
-def test_stages_depend_on_the_profile_keys_they_read_not_on_every_profile():
-    """A stage that reads section S (or a key of it) depends on S and on each profile's override of S,
-    and on nothing else of `profiles`: editing profiles.gpu.k_sweep must not mark prepare_data changed."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    profiles = sorted(params["profiles"])
-    sections = set(params) - {"profile", "profiles"}
+def test_each_stage_reads_and_depends_on_its_resolved_params():
+    """Only resolve_params reads params.yaml (all of it); every other stage that reads parameters gets its
+    resolved file on the command line and lists exactly that file under `params`, and STAGE_READS
+    names exactly those stages."""
+    from gliner.params import STAGE_READS
+
+    with_params = set()
     for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"].items():
-        listed = stage.get("do", stage).get("params", [])
-        assert "profiles" not in listed, name
-        read = {p.split(".")[0] for p in listed if p.split(".")[0] in sections}
-        expected = {f"profiles.{profile}.{section}" for profile in profiles for section in read}
-        assert {p for p in listed if p.startswith("profiles.")} == expected, name
-    for profile in profiles:  # DVC fails on a params key that is missing, so each profile names every section
-        assert set(params["profiles"][profile]) == sections, profile
-        for section, values in params["profiles"][profile].items():
-            assert "values" not in values, f"profiles.{profile}.{section}.values: dvc.yaml's foreach reads the base list"
+        body = stage.get("do", stage)
+        listed, files = body.get("params", []), re.findall(r"--params (\S+)", body["cmd"])
+        if name == "resolve_params":
+            assert listed == [{"params.yaml": None}] and "reports/params" in body["cmd"]
+            continue
+        assert len(files) <= 1 and listed == [{f: None} for f in files], name
+        if files:
+            assert files[0].startswith(f"reports/params/{name}"), name
+            with_params.add(name)
+    assert with_params == set(STAGE_READS)
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    return path
+
+
+def edited(path, change) -> dict:
+    """The resolved files after `change` to the params file at `path`."""
+    from gliner.params import resolved_files
+
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(values)
+    path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    return resolved_files(path)
+
+
+def test_a_params_change_reaches_only_the_stages_that_read_it(params_file):
+    """The studies and multilingual set their own max_steps: the main recipe's does not re-run them; a
+    profile that is not selected changes nothing; a new study value leaves the others' files alone."""
+    from gliner.params import resolved_files
+
+    before = resolved_files(params_file)
+    changed = lambda after: {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}  # noqa: E731
+    assert changed(edited(params_file, lambda p: p["train"].update(max_steps=7))) == {"train.yaml", "zero_shot_eval.yaml"}
+    before = resolved_files(params_file)
+    assert changed(edited(params_file, lambda p: p["eval"].update(seeds=5))) == {"zero_shot_eval.yaml"}
+    before = resolved_files(params_file)
+    assert changed(edited(params_file, lambda p: p["train"].update(lr_others=2e-3))) == (
+        {"train.yaml", "zero_shot_eval.yaml", "multilingual.yaml"} | {f for f in before if "/" in f})  # every ablation trains it
+    before = resolved_files(params_file)
+    assert changed(edited(params_file, lambda p: p["profiles"]["gpu"]["k_sweep"].update(eval_max_examples=3))) == set()
+    assert changed(edited(params_file, lambda p: p["k_sweep"]["values"].append(8))) == {"k_sweep/K8.yaml", "report.yaml"}
+    before = resolved_files(params_file)
+    assert changed(edited(params_file, lambda p: p["k_sweep"].update(seeds=4))) == {f for f in before if f.startswith("k_sweep/")}
+
+
+def test_a_stage_refuses_a_stale_resolved_file_and_keys_it_does_not_read(params_file):
+    from gliner.params import check_resolved, resolved_files, resolved_text, stage_params
+
+    out = params_file.parent / "resolved"
+    for name, values in resolved_files(params_file).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(resolved_text(values), encoding="utf-8")
+    check_resolved(out / "k_sweep" / "K12.yaml", params_file)  # in step with params.yaml
+    assert stage_params("train", out / "k_sweep" / "K12.yaml")["max_steps"] == 200  # the study's own, over the main recipe's
+    with pytest.raises(KeyError, match=r"eval.max_examples: not among the keys this stage reads"):
+        stage_params("eval", out / "k_sweep" / "K12.yaml")["max_examples"]
+    edited(params_file, lambda p: p["k_sweep"]["train"].update(max_steps=9))
+    with pytest.raises(ValueError, match=r"K12.yaml: out of date with .*params.yaml: run `dvc repro resolve_params`"):
+        check_resolved(out / "k_sweep" / "K12.yaml", params_file)
+    check_resolved(out / "train.yaml", params_file)  # the main recipe's file did not change
+

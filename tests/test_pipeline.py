@@ -142,6 +142,17 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert timed["wall_s"] > 0 and "| 05_k_sweep_K3 |" in readme and "**Time per stage**" in readme
     status = run("dvc", "status", *stages).stdout
     assert "changed" not in status, status  # every stage's outputs are recorded and up to date
+    # a change reaches the stages that read it and no other: the studies set their own max_words
+    max_words = yaml.safe_load((work / "params.yaml").read_text())["train"]["max_words"]
+    edit(work / "params.yaml", lambda p: p["train"].update(max_words=max_words + 1))
+    assert "resolve_params:" in run("dvc", "status", "--with-deps", "zero_shot_eval").stdout  # changed, not yet resolved
+    run("dvc", "repro", "resolve_params")
+    status = run("dvc", "status", *stages).stdout
+    assert "zero_shot_eval:" in status and "reports/params/zero_shot_eval.yaml" in status, status
+    assert "k_sweep@3:" not in status and "type_dropping@True:" not in status, status
+    edit(work / "params.yaml", lambda p: p["train"].update(max_words=max_words))
+    run("dvc", "repro", "resolve_params")
+    assert "changed" not in run("dvc", "status", *stages).stdout
 
     # the researcher's loop: commit the results, change one parameter as an experiment, compare
     run("git", "add", "-A")

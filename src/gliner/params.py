@@ -296,12 +296,12 @@ def read_params(path="params.yaml") -> tuple[dict, str]:
     profile = params.get("profile", "cpu")
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"{path}: profile: must be one of {', '.join(PROFILES)}, got {profile!r}")
-    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train"}, key=str)
+    unknown = sorted(set(params) - set(SCHEMAS) - {"profile", "profiles", "prepare", "train", "resolved_for"}, key=str)
     if unknown:
         raise ValueError(f"{path}: {unknown[0]}: unknown section (known: profile, profiles, prepare, train, "
                          f"{', '.join(SCHEMAS)})")
     for stage, values in params.items():
-        if stage != "profile" and not isinstance(values, dict) and not (stage == "profiles" and values is None):
+        if stage not in ("profile", "resolved_for") and not isinstance(values, dict) and not (stage == "profiles" and values is None):
             raise ValueError(f"{path}: {stage}: must be a mapping of parameters, got {type(values).__name__}")
     overrides = (params.get("profiles") or {}).get(profile) or {}
     if not isinstance(overrides, dict):
@@ -326,6 +326,9 @@ def stage_params(stage: str, path="params.yaml") -> dict:
         raise ValueError(f"{path}: {stage}: section missing")
     values = dict(params[stage])
     where = f"{path}: {stage}"
+    if "resolved_for" in params:  # written by resolve_stage from a checked params.yaml: the keys its stage reads
+        values["profile"] = profile
+        return ResolvedSection(values, where)
     if stage == "prepare":
 
         values.setdefault("source", "offline")
@@ -376,3 +379,109 @@ def ablation_train_params(stage: str, path="params.yaml", **changes) -> dict:
     merged = merge(merge(train, overrides), changes)
     check_params(merged, f"{path}: {stage}.train (over train)", check_files=False)
     return merged
+
+
+# What each dvc.yaml stage reads of params.yaml: a section (None: all of it, the profile applied), some keys of it,
+# or for `train` the stage whose `train` overrides apply (ablation_train_params). `resolve_params` writes each stage
+# a file with exactly that; the stage reads the file and dvc.yaml tracks it, so a change to params.yaml re-runs the
+# stages whose inputs it changes and no other (train.max_steps does not reach a study, which sets its own).
+STUDIES = ("k_sweep", "negative_sampling", "data_scaling", "type_dropping", "type_count")
+STUDY_EVAL_KEYS = ["sets", "threshold", "batch_size", "dtype"]  # what run_ablation and run_study read of `eval`
+STAGE_READS = {
+    "prepare_data": {"prepare": None},
+    "train": {"train": None},
+    "zero_shot_eval": {"eval": None, "train": None, "prepare": ["source", "spacy_model"]},
+    "prepare_multilingual": {"multilingual": ["max_examples_per_language"]},
+    "multilingual": {"multilingual": None, "train": "multilingual", "eval": STUDY_EVAL_KEYS},
+    **{study: {study: None, "train": study, "eval": STUDY_EVAL_KEYS} for study in STUDIES},
+    "type_count_figure": {"type_count": ["values"]},
+    "report": {"report": None, **{study: ["values"] for study in STUDIES}},
+}
+
+
+class ResolvedSection(dict):
+    """A section of a resolved file: a key its stage does not list in STAGE_READS fails by name, not as a bare KeyError."""
+
+    def __init__(self, values: dict, where: str):
+        super().__init__(values)
+        self.where = where
+
+    def __missing__(self, key):
+        raise KeyError(f"{self.where}.{key}: not among the keys this stage reads (gliner.params.STAGE_READS)")
+
+
+def resolve_stage(stage: str, path="params.yaml", value=None) -> dict:
+    """What `stage` reads of params.yaml, checked and with the profile applied; for a study's value, its
+    section's `values` is that one value (adding a value to the list leaves the others' files unchanged)."""
+    if stage not in STAGE_READS:
+        raise ValueError(f"{stage}: not a stage that reads params (known: {', '.join(STAGE_READS)})")
+    out = {"resolved_for": stage if value is None else f"{stage} {value}", "profile": read_params(path)[1]}
+    for section, keys in STAGE_READS[stage].items():
+        if section == "train" and keys is not None:
+            values = ablation_train_params(keys, path)
+        else:
+            values = stage_params(section, path)
+            values.pop("profile")
+        if section == stage and value is not None:
+            values["values"] = [value]
+        out[section] = values if keys is None or section == "train" else {k: values[k] for k in keys}
+    return out
+
+
+def resolved_files(path="params.yaml") -> dict[str, dict]:
+    """Every stage's resolved params by file name under the resolved folder: `train.yaml`, and a study
+    value's `k_sweep/K12.yaml` (named as dvc.yaml's foreach names its metrics)."""
+    from .studies import run_name
+
+    params, _ = read_params(path)
+    files = {}
+    for stage in STAGE_READS:
+        if stage in STUDIES:
+            for value in params[stage]["values"]:
+                files[f"{stage}/{run_name(stage, value)}.yaml"] = resolve_stage(stage, path, value)
+        else:
+            files[f"{stage}.yaml"] = resolve_stage(stage, path)
+    return files
+
+
+def resolved_text(values: dict) -> str:
+    import yaml
+
+    return "# written by `python -m gliner.params resolve` from params.yaml: do not edit\n" + yaml.safe_dump(values, sort_keys=True)
+
+
+def check_resolved(params_file, path="params.yaml") -> None:
+    """Fail if a stage's resolved file no longer says what params.yaml says (params.yaml changed and
+    `dvc repro -s STAGE` skipped resolve_params): a stage never runs on stale parameters. A params file
+    that is not a resolved one (params.yaml itself) passes."""
+    import yaml
+
+    resolved_file = Path(params_file)
+    stage, _, value = str(read_yaml(resolved_file).get("resolved_for", "")).partition(" ")
+    if not stage:
+        return
+
+    expected = yaml.safe_load(resolved_text(resolve_stage(stage, path, yaml.safe_load(value) if value else None)))
+    if expected != read_yaml(resolved_file):
+        raise ValueError(f"{resolved_file}: out of date with {path}: run `dvc repro resolve_params` "
+                         "(or plain `dvc repro`, which runs it first)")
+
+
+def main(argv=None) -> None:
+    """`python -m gliner.params resolve reports/params`: the resolve_params stage."""
+    import argparse
+
+    from .atomic import atomic_write_all
+
+    parser = argparse.ArgumentParser(prog="python -m gliner.params", description=main.__doc__)
+    parser.add_argument("command", choices=["resolve"])
+    parser.add_argument("out_dir")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    files = {Path(args.out_dir) / name: resolved_text(values) for name, values in resolved_files(args.params).items()}
+    atomic_write_all(files)
+    print(f"{len(files)} files under {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -155,15 +155,18 @@ def run_study(stage: str, run_name: str, params_file="params.yaml", info: dict |
     return metrics
 
 
-def run_notebook(name: str, parameters: dict | None = None) -> Path:
+def run_notebook(name: str, parameters: dict | None = None, params_file="params.yaml") -> Path:
     """Execute notebooks/<name>.ipynb with papermill into reports/notebooks/ (a run per parameter set:
-    `05_k_sweep` with K=4 lands in `05_k_sweep_K4.ipynb`), from the repository root. With
+    `05_k_sweep` with K=4 lands in `05_k_sweep_K4.ipynb`), from the repository root, reading
+    `params_file` (a stage reads its resolved file, checked against params.yaml first). With
     `prepare.source: hub`, the data and evaluation stages run their hub variant (HUB_NOTEBOOKS)."""
     import papermill
 
+    from .params import check_resolved
     from .studies import value_text
 
-    if name in HUB_NOTEBOOKS and stage_params("prepare")["source"] == "hub":
+    check_resolved(params_file)
+    if name in HUB_NOTEBOOKS and stage_params("prepare", params_file)["source"] == "hub":
         source = Path("notebooks") / f"{HUB_NOTEBOOKS[name]}.ipynb"
     else:
         source = Path("notebooks") / f"{name}.ipynb"
@@ -174,7 +177,8 @@ def run_notebook(name: str, parameters: dict | None = None) -> Path:
     target = Path("reports/notebooks") / f"{name}{suffix}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    papermill.execute_notebook(str(source), str(target), parameters=parameters, cwd=".", kernel_name="python3")
+    papermill.execute_notebook(str(source), str(target), parameters={**parameters, "params_file": str(params_file)},
+                               cwd=".", kernel_name="python3")
     if name != "08_report":  # the report tabulates every other stage's time (its own would be a cycle)
         write_json(Path("reports/timings") / f"{target.stem}.json", {"wall_s": round(time.perf_counter() - started, 1)})
     return target
@@ -188,8 +192,11 @@ def main(argv=None) -> None:
     parser.add_argument("notebook", help="a notebook of notebooks/, without .ipynb")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a papermill parameter (the value read as YAML)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="the params file the notebook reads: a stage's resolved file (reports/params/), or params.yaml")
     args = parser.parse_args(argv)
-    print(run_notebook(args.notebook, yaml_values([(n, v, f"-p {n} {v}") for n, v in args.p], parser.error)))
+    parameters = yaml_values([(n, v, f"-p {n} {v}") for n, v in args.p], parser.error)
+    print(run_notebook(args.notebook, parameters, args.params))
 
 
 if __name__ == "__main__":

@@ -319,8 +319,9 @@ def main(argv=None):
     else:
         max_sentences = args.max_sentences
         if args.params:
-            from ..params import stage_params
+            from ..params import check_resolved, stage_params
 
+            check_resolved(args.params)
             max_sentences = stage_params("multilingual", args.params)["max_examples_per_language"]
         print(json.dumps(prepare(args.raw_dir, args.out_dir, args.languages.split(","),
                                  max_sentences=max_sentences), indent=1))
