@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from gliner.loading import fastest_dtype
+from gliner.loading import dtype_name, fastest_dtype
 from gliner.pipeline import stage_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert set(zero_shot["trained"]["datasets"]) == {"wnut16_gold", "unseen_types_silver", "heldout_silver", "handwritten_check"}
     assert all(m["num_examples"] == 10 for m in zero_shot["trained"]["datasets"].values())
     assert zero_shot["spacy_baseline"]["datasets"]["wnut16_gold"]["num_examples"] == 10
-    expected_dtype = str(fastest_dtype(torch.device("cpu"))).removeprefix("torch.")  # eval.dtype: auto on this CPU
+    expected_dtype = dtype_name(fastest_dtype(torch.device("cpu")))  # eval.dtype: auto on this CPU
     assert zero_shot["dtype"] == expected_dtype and f"(evaluated in {expected_dtype})" in (work / "README.md").read_text()
     seeds = zero_shot["over_seeds"]  # the recipe again from further seeds; the first is the model above
     first = seeds["seeds"][0]
