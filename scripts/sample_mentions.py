@@ -21,8 +21,10 @@ from gliner.corpora.offline import split_of
 from gliner.params import PREPARE_DEFAULTS as DEFAULTS
 
 SAMPLE = 220
-ROUND = 3  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
-# wordnet-instance only) the capital-neighbour, head-noun, "vs" and vague-class filters
+ROUND = 4  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
+# wordnet-instance only) the capital-neighbour, head-noun, "vs" and vague-class filters; round 3 (judged/round3/,
+# companies and sports-teams) the surname and model-number filters. A mention judged in an earlier round is
+# never drawn again: the new round measures the filters on mentions their design did not see
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}
@@ -39,7 +41,9 @@ for source, mentions in sorted(by_source.items()):
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
     now = {(ex["id"], s, e): types for ex, s, e, types in mentions}
     current = sum(now.get((r["id"], *r["span"])) == r["types"] for r in rows)
-    seen = {(r["id"], *r["span"]) for r in rows}
+    earlier = [json.loads(line) for old in sorted(out_dir.glob(f"round*/{source}.jsonl"))
+               for line in old.read_text(encoding="utf-8").splitlines()]
+    seen = {(r["id"], *r["span"]) for r in rows + earlier}
     fresh = [m for m in random.Random(f"judge:{source}:{len(rows)}" if ROUND == 1 else f"judge{ROUND}:{source}:{len(rows)}").sample(mentions, len(mentions))
              if (m[0]["id"], m[1], m[2]) not in seen]
     for ex, s, e, types in fresh[:max(0, SAMPLE - current)]:

@@ -235,7 +235,22 @@ def write_raw(root: Path) -> Path:
                                                              encoding="utf-8")
     write_wordnet(root / "wordnet")
     write_iso(root / "iso-codes")
+    write_organisations(root)
     return root
+
+
+def write_organisations(root: Path, companies=("Globex Corporation", "Initech, Inc.", "Hooli", "Vandelay"),
+                        players=(("Abdul-Jabbar", "Kareem"), ("Vienna", "Tom"))):
+    """pytickersymbols' and nba_api's data modules, in their own format (Python literals)."""
+    (root / "companies").mkdir(parents=True, exist_ok=True)
+    index = {"name": "TEST", "companies": [{"name": n, "symbol": "X", "industries": []} for n in companies]}
+    (root / "companies" / "indices_data.py").write_text(f'"""generated"""\n\nINDICES = {{"TEST": {index!r}}}\n',
+                                                       encoding="utf-8")
+    (root / "nba").mkdir(parents=True, exist_ok=True)
+    rows = [[1, l, f, f"{f} {l}", False] for l, f in players]
+    teams = [[1610612738, "BOS", "Celtics", 1946, "Boston", "Boston Celtics", "Massachusetts", [1957]]]
+    (root / "nba" / "data.py").write_text(f"player_index_id = 0\n\nplayers = {rows!r}\n\nwnba_players = []\n\n"
+                                          f"teams = {teams!r}\n\nwnba_teams = []\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -807,3 +822,45 @@ def test_bad_blocklist(tmp_path):
     path.write_text("var words = 'none';\n", encoding="utf-8")
     with pytest.raises(ValueError, match=at(path, 1) + " expected `module.exports"):
         read_blocklist(path)
+
+
+def test_companies_and_teams_matched_with_their_filters(tmp_path):
+    """A listed company under its name without the legal form, a team by full name and nickname; not a
+    company name that is also a surname (it follows 'Mr.' somewhere) or one before a model number."""
+    raw = write_raw(tmp_path / "raw")
+    (raw / "nlp-corpus" / "doc-5.json").write_text(json.dumps([
+        "Shares of Globex rose after Initech bought a stake.",
+        "She works for Globex Corporation in town.",
+        "The Boston Celtics beat them and the Celtics celebrated.",
+        "He met Mr. Vandelay and a Vandelay truck.",
+        "Hooli said it would ship the Hooli 5000 soon, Hooli said.",
+    ]), encoding="utf-8")
+    out, counts = kb_corpus(raw)
+    spans = {(" ".join(ex["tokenized_text"][s:e + 1]), t) for doc, ex, _ in out if doc.id == "nlp-corpus/doc-5"
+             for s, e, t in ex["ner"]}
+    names = {name for name, _ in spans}
+    assert {("Globex", "company"), ("Globex", "organization"), ("Initech", "company"), ("Globex Corporation", "company"),
+            ("Boston Celtics", "basketball team"), ("Boston Celtics", "sports team"), ("Celtics", "sports team")} <= spans
+    assert "Vandelay" not in names  # follows a title once: a surname too
+    assert sum(n == "Hooli" for doc, ex, _ in out if doc.id == "nlp-corpus/doc-5"
+               for n in [" ".join(ex["tokenized_text"][s:e + 1]) for s, e, t in ex["ner"] if t == "company"]) == 2
+    assert counts["names filtered: companies: also a WordNet, ISO or surname"] >= 1
+
+
+def test_organisation_modules_fail_by_file(tmp_path):
+    from gliner.corpora.wordnet import company_entries, python_literal, team_entries
+
+    (tmp_path / "companies").mkdir()
+    (tmp_path / "companies" / "indices_data.py").write_text("INDICES = {'X': {'companies': [{'symbol': 'A'}]}}\n",
+                                                          encoding="utf-8")
+    with pytest.raises(ValueError, match=r"indices_data.py:1: index 'X' lacks a list of companies with a 'name'"):
+        company_entries(tmp_path / "companies")
+    (tmp_path / "nba").mkdir()
+    (tmp_path / "nba" / "data.py").write_text("teams = [[1, 'BOS']]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"data.py:1: teams must be a list of \[id, abbreviation, nickname"):
+        team_entries(tmp_path / "nba")
+    (tmp_path / "nba" / "data.py").write_text("teams = [\n  open('x')\n]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"data.py:\d+: not a Python data module"):
+        python_literal(tmp_path / "nba" / "data.py", "teams")
+    with pytest.raises(ValueError, match=r"data.py:1: has no top-level `players = ...`"):
+        python_literal(tmp_path / "nba" / "data.py", "players")

@@ -181,3 +181,15 @@ def test_a_stage_refuses_a_stale_resolved_file_and_keys_it_does_not_read(params_
         check_resolved(out / "k_sweep" / "K12.yaml", params_file)
     check_resolved(out / "train.yaml", params_file)  # the main recipe's file did not change
 
+
+
+def test_a_prepare_key_left_out_takes_its_default(params_file):
+    """zero_shot_eval reads prepare.source and prepare.spacy_model: a params.yaml that leaves them out
+    resolves to their defaults (PREPARE_DEFAULTS), not to a bare KeyError."""
+    from gliner.params import PREPARE_DEFAULTS, resolve_stage
+
+    def drop(p):
+        del p["prepare"]["spacy_model"], p["prepare"]["source"]
+    edited(params_file, drop)
+    assert resolve_stage("zero_shot_eval", params_file)["prepare"] == {
+        "source": "offline", "spacy_model": PREPARE_DEFAULTS["spacy_model"]}

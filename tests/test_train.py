@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gliner.train import check_params, load_checkpoint, sample_types, span_loss, train, warmup_cosine
+from gliner.train import check_params, device_type, load_checkpoint, sample_types, span_loss, train, warmup_cosine
 
 SENTENCES = [
     {"tokenized_text": "John Smith lives in Paris .".split(), "ner": [[0, 1, "person"], [4, 4, "city"]]},
@@ -144,6 +144,15 @@ def test_prob_floor_caps_the_loss_and_its_gradient_as_the_reference():
     assert floored.item() == pytest.approx(-math.log(1e-6) + math.log(2), rel=1e-6)
     floored.backward()
     assert logits.grad.flatten().tolist() == pytest.approx([0.0, -0.5])
+
+
+def test_device_type_honours_an_explicit_request(monkeypatch):
+    """'auto' follows the machine; an explicit 'cuda' stays 'cuda' on a machine without one, so loading
+    there fails with check_device's message instead of quietly training and evaluating on the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert [device_type(d) for d in ("auto", "cpu", "cuda")] == ["cpu", "cpu", "cuda"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert [device_type(d) for d in ("auto", "cpu", "cuda")] == ["cuda", "cpu", "cuda"]
 
 
 def test_warmup_then_cosine():

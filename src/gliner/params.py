@@ -330,13 +330,13 @@ def stage_params(stage: str, path="params.yaml") -> dict:
         values["profile"] = profile
         return ResolvedSection(values, where)
     if stage == "prepare":
-
         values.setdefault("source", "offline")
         values.setdefault("hub", {})
         if values["source"] not in SOURCES:
             raise ValueError(f"{where}.source: must be one of {', '.join(SOURCES)}, got {values['source']!r}")
         check_hub(values["hub"], f"{where}.hub")
-        check_prepare({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir", "source", "hub")}, where)
+        values.update(check_prepare({k: v for k, v in values.items() if k not in ("raw_dir", "out_dir", "source", "hub")},
+                                    where))  # a key left out takes its default (PREPARE_DEFAULTS)
         for key in ("raw_dir", "out_dir"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise ValueError(f"{where}.{key}: must be a folder path, got {values.get(key, '(missing)')!r}")

@@ -57,16 +57,14 @@ def evaluate_over_seeds(trained_result: dict, sets: dict, params_file="params.ya
     evaluated the same way (eval.dtype, eval.threshold) and then discarded."""
     import tempfile
 
-    import torch
-
     from .evaluate import evaluate
     from .model import GLiNER
     from .studies import over_seeds
-    from .train import train
+    from .train import device_type, train
 
     train_params, eval_params = stage_params("train", params_file), stage_params("eval", params_file)
     train_params.pop("profile")
-    device = "cuda" if torch.cuda.is_available() and train_params["device"] != "cpu" else "cpu"
+    device = device_type(train_params["device"])
     per_seed = {train_params["seed"]: trained_result}
     for seed in range(train_params["seed"] + 1, train_params["seed"] + eval_params["seeds"]):
         with tempfile.TemporaryDirectory(prefix=f"zero-shot-seed{seed}-") as output_dir:
@@ -85,12 +83,10 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
     """
     import tempfile
 
-    import torch
-
     from .evaluate import evaluate
     from .loading import dtype_name
     from .model import GLiNER
-    from .train import train
+    from .train import device_type, train
 
     stage_values = stage_params(stage, params_file)
     with tempfile.TemporaryDirectory(prefix=f"{stage}-{run_name}-") as output_dir:  # ablation models are not kept
@@ -98,7 +94,7 @@ def run_ablation(stage: str, run_name: str, params_file="params.yaml", sets: dic
         started = time.perf_counter()
         summary = train(params)
         train_seconds = time.perf_counter() - started
-        device = "cuda" if torch.cuda.is_available() and params["device"] != "cpu" else "cpu"
+        device = device_type(params["device"])
         eval_params = stage_params("eval", params_file)
         model = GLiNER.from_pretrained(Path(output_dir) / "model", map_location=device, dtype=eval_params["dtype"])
     prepared = Path(params["train_file"]).parent

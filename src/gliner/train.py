@@ -207,6 +207,11 @@ def new_model(params: dict):
         num_rnn_layers=p["num_rnn_layers"], max_types=p["max_types"], **p["model_config"])
 
 
+def device_type(requested: str) -> str:
+    """'cuda' or 'cpu' for train.device ('auto', 'cuda' or 'cpu'): where a recipe trains and its models are evaluated."""
+    return "cuda" if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()) else "cpu"
+
+
 def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     """Train a GLiNER from params (gliner.params.DEFAULTS): the model goes to output_dir/model, the resumable
     state to output_dir/checkpoint (resume=True continues from it); under torchrun each process takes its share."""
@@ -216,7 +221,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     if p["num_threads"]:
         torch.set_num_threads(p["num_threads"])
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
-    use_cuda = p["device"] == "cuda" or (p["device"] == "auto" and torch.cuda.is_available())
+    use_cuda = device_type(p["device"]) == "cuda"
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu")
     if p["bf16"] and not use_cuda and not cpu_has_bf16():
         raise ValueError(f"{source}: bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX); "

@@ -1,5 +1,5 @@
 """Distant supervision: many natural-language entity types from knowledge bases that packages ship
-(WordNet, ISO 3166; `wordnet`), matched over diverse text (Brown, nlp-corpus, SpamAssassin ham;
+(WordNet, ISO 3166, stock-index companies, basketball teams; `wordnet`), matched over diverse text (Brown, nlp-corpus, SpamAssassin ham;
 `text_sources`), in passages.
 
 GLiNER's zero-shot transfer comes from training on thousands of type names (Pile-NER); this is an
@@ -20,8 +20,8 @@ from ..data import MAX_WIDTH, fail_at, read_json, text_lines
 from ..processing import split_words
 from .text_sources import (Document, brown_documents, email_documents, nlp_corpus_documents, passages, read_blocklist,
                            shingles)
-from .wordnet import (Entry, Synset, iso_entries, lemma_name, other_pos_lemmas, plurals, read_wordnet, type_name,
-                      wordnet_entries)
+from .wordnet import (Entry, Synset, company_entries, iso_entries, lemma_name, other_pos_lemmas, plurals,
+                      python_literal, read_wordnet, team_entries, type_name, wordnet_entries)
 
 
 def name_filter(name: str, entry: Entry, common: set[str], first_names: set[str], counts: Counter,
@@ -102,11 +102,14 @@ class Gazetteer:
         inside a sentence, a capitalised word and 'of' (Star of *India*) or a place's head noun (the
         *Galapagos* islands) is part of a longer name the bases do not know; one next to 'vs' is a
         team (*Italy* vs. France). A concept noun next to a common noun (*helium*
-        balloons, starter *pistol*) or an apostrophe (takin') is part of a compound or another word."""
+        balloons, starter *pistol*) or an apostrophe (takin') is part of a compound or another word; a company
+        before a model number (*Boeing* 707) is part of a product's name."""
         before = words[i - 1] if i > 0 else ""
         after = words[j] if j < len(words) else ""
         if before in self.name_like or after in self.name_like:
             return True
+        if entry.source == "companies" and re.search(r"\d", after):
+            return True  # Boeing 707, Nokia 6310i: a product's name
         if entry.source == "wordnet-concept":
             return before in self.nouns or after in self.nouns or after[:1] in ("'", "’", "-") or before.endswith("-")
         two_before = words[i - 2] if i > 1 else ""
@@ -166,6 +169,25 @@ def familiar_names(docs: list[Document], names: set[str], minimum: int = FAMILIA
     return {n for n, c in counts.items() if c >= minimum}
 
 
+TITLES = {"Mr", "Mrs", "Ms", "Miss", "Dr", "Sir", "Mme", "Rep", "Sen", "Gov", "Gen", "Col", "Capt", "Lt", "Sgt",
+          "Judge", "Justice", "Detective", "Officer", "Professor", "Prof", "Father", "Rev", "Uncle", "Aunt"}
+
+
+def surname_uses(docs: list[Document], names: set[str], first_names: set[str]) -> set[str]:
+    """The one-word names that follow a title, an initial or a first name somewhere in the documents
+    (Mr. Matson, W. B. Pearson, James W. Trimble): surnames too, so not only a company's name."""
+    out = set()
+    for doc in docs:
+        for sentence in doc.sentences:
+            words = [w for w, _, _ in split_words(sentence)]
+            for k in range(1, len(words)):
+                if words[k] in names and words[k] not in out:
+                    before = words[k - 1] if words[k - 1] != "." else (words[k - 2] if k > 1 else "")
+                    if before in TITLES or before in first_names or (len(before) == 1 and before.isupper()):
+                        out.add(words[k])
+    return out
+
+
 def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document] | None = None
                     ) -> tuple[Gazetteer, Counter, dict]:
     """All knowledge-base names that pass `name_filter`; the filters' counts; the anchors. With
@@ -184,7 +206,15 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document
         first_names |= set(names)
     wn = wordnet_entries(synsets, common, other_pos_lemmas(raw_dir / "wordnet"), anchors, familiar)
     names, dropped = {}, Counter()
-    for name, entry in list(wn.items()) + list(iso_entries(raw_dir / "iso-codes").items()):
+    organisations = list(company_entries(raw_dir / "companies").items()) + list(team_entries(raw_dir / "nba").items())
+    one_word = {name for name, _ in organisations if " " not in name}
+    surnames = {row[1] for league in ("players", "wnba_players") for row in python_literal(raw_dir / "nba" / "data.py", league)
+                if isinstance(row, list) and len(row) > 1}  # the basketball players' last names
+    surnames |= set() if docs is None else surname_uses(docs, one_word, first_names)
+    for name, entry in list(wn.items()) + list(iso_entries(raw_dir / "iso-codes").items()) + organisations:
+        if entry.source in ("companies", "sports-teams") and (name in wn or name in names or name in surnames):
+            dropped[f"{entry.source}: also a WordNet, ISO or surname"] += 1  # Everest, Amazon, Georgia, Eaton
+            continue
         if name in names:  # a WordNet place in ISO 3166-2: its subdivision type added (Ontario: province),
             # unless WordNet has a city there (Kyoto the city is no prefecture) or no place (the Loire, a river)
             known = names[name]

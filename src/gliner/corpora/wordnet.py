@@ -1,8 +1,10 @@
 """The knowledge bases that name the entities: WordNet 3.1 (instance names with their class and
-anchors, monosemous concept nouns) and ISO 3166 (countries, subdivisions with their own types)."""
+anchors, monosemous concept nouns), ISO 3166 (countries, subdivisions with their own types), the
+stock-index companies of pytickersymbols and the basketball teams of nba_api."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections import Counter, defaultdict
@@ -86,7 +88,7 @@ def _chain(synsets, offset) -> list[str]:
 class Entry:
     """What a matched name is: its types (finest first) and the knowledge base it came from."""
     types: tuple[str, ...]
-    source: str  # 'wordnet-instance', 'wordnet-concept' or 'iso-3166'
+    source: str  # 'wordnet-instance', 'wordnet-concept', 'iso-3166', 'companies' or 'sports-teams'
 
 
 def plurals(word: str) -> list[str]:
@@ -194,4 +196,59 @@ def iso_entries(iso_dir) -> dict[str, Entry]:
             for name in names:
                 if "," not in name and "(" not in name and len(name) > 2:
                     entries.setdefault(name, Entry(types, "iso-3166"))
+    return entries
+
+
+def python_literal(path, name: str):
+    """The value of a package data module's top-level `name = <literal>`, read without running the module."""
+    path = Path(path)
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+                return ast.literal_eval(node.value)
+    except (SyntaxError, ValueError, UnicodeDecodeError) as e:
+        fail_at(path, getattr(e, "lineno", None) or 1, f"not a Python data module ({type(e).__name__}: {e})")
+    fail_at(path, 1, f"has no top-level `{name} = ...`")
+
+
+# a company's legal form, dropped for the name people write ('Danaher Corporation' -> 'Danaher')
+LEGAL_FORM = re.compile(r",?\s+(?:Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.(?:,? Ltd\.?)?|Ltd\.?|Limited|"
+                        r"plc|PLC|AG|SE|SA|S\.A\.|N\.V\.|NV|Holdings?|Group|Co)$")
+
+
+def company_entries(companies_dir) -> dict[str, Entry]:
+    """The companies of 20 stock indices (S&P 500, DAX, Nikkei 225, ...), under their listed name and
+    without its legal form; one-word and ambiguous names meet the caller's filters."""
+    path = Path(companies_dir) / "indices_data.py"
+    indices = python_literal(path, "INDICES")
+    if not isinstance(indices, dict):
+        fail_at(path, 1, f"INDICES must be a dict of indices, got {type(indices).__name__}")
+    entries = {}
+    for index, value in indices.items():
+        companies = value.get("companies") if isinstance(value, dict) else None
+        if not isinstance(companies, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                                     for c in companies):
+            fail_at(path, 1, f"index {index!r} lacks a list of companies with a 'name'")
+        for company in companies:
+            listed = company["name"].strip()
+            for name in (listed.replace(",", ""), LEGAL_FORM.sub("", listed)):
+                if len(name) > 2 and "(" not in name:
+                    entries.setdefault(name, Entry(("company", "organization"), "companies"))
+    return entries
+
+
+def team_entries(nba_dir) -> dict[str, Entry]:
+    """NBA and WNBA teams by full name ('Boston Celtics') and nickname ('Celtics'); the nickname meets
+    the caller's filters (Heat, Magic and Jazz are words)."""
+    path = Path(nba_dir) / "data.py"
+    entries = {}
+    for league in ("teams", "wnba_teams"):
+        rows = python_literal(path, league)
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) > 5 and isinstance(r[2], str)
+                                                 and isinstance(r[5], str) for r in rows):
+            fail_at(path, 1, f"{league} must be a list of [id, abbreviation, nickname, founded, city, full name, ...]")
+        for row in rows:
+            for name in (row[5], row[2]):
+                entries.setdefault(name, Entry(("basketball team", "sports team", "organization"), "sports-teams"))
     return entries
