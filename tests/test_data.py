@@ -390,7 +390,8 @@ def test_prepare_is_deterministic_and_keeps_splits_and_withheld_types_apart(tmp_
 
     raw = _raw_tree(tmp_path / "data")
     kb = write_raw(tmp_path / "kb")
-    for name in ("brown", "nlp-corpus", "spam-assassin", "first-names", "badwords-list", "wordnet", "iso-codes"):
+    for name in ("brown", "nlp-corpus", "spam-assassin", "first-names", "badwords-list", "wordnet", "iso-codes", "companies",
+                 "nba"):
         shutil.copytree(kb / name, raw / name)
     params = dict(max_train_sentences=100, max_heldout_sentences=100, max_eval_passages=100, heldout_percent=25,
                   min_words=3, withheld_types=["nationality or religious or political group", "money", "law"],
