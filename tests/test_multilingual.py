@@ -194,3 +194,17 @@ def test_prepare_checks_params_first(tmp_path):
     (tmp_path / "SOURCES.json").write_text("{}")
     with pytest.raises(ValueError, match="multilingual.languages: 'xx'"):
         ml.prepare(tmp_path, tmp_path / "out", languages=("xx",))
+
+
+def test_prepare_writes_the_same_bytes_however_long_it_takes(tmp_path, monkeypatch):
+    """The multilingual stage depends on manifest.json: a build time in it would stale the stage on every re-run."""
+    raw = tmp_path / "raw"
+    (raw / "ja-hironsan").mkdir(parents=True)
+    (raw / "SOURCES.json").write_text("{}")
+    (raw / "ja-hironsan" / "iob_sents.txt").write_text(HIRONSAN, encoding="utf-8")
+    clock = (t * t for t in range(1000))
+    monkeypatch.setattr(ml.time, "perf_counter", lambda: float(next(clock)))  # each run takes longer
+    outs = [ml.prepare(raw, tmp_path / f"out{i}", languages=("ja",)) for i in range(2)]
+    for name in ("ja_gold", "stats", "manifest"):
+        assert open(outs[0][name], "rb").read() == open(outs[1][name], "rb").read()
+    assert json.loads(open(outs[0]["manifest"]).read())["languages"]["ja"]["file"] == "ja_gold.jsonl"

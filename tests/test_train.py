@@ -226,6 +226,23 @@ def test_bf16_trains_on_a_cpu_with_bf16_units_and_is_refused_elsewhere(corpus, t
         train(tiny_params(corpus, tiny_backbone, tmp_path / "refused", max_steps=1, bf16=True, device="cpu"))
 
 
+def test_bf16_auto_follows_the_device(monkeypatch):
+    """The cpu profile's bf16: auto: bf16 on a CPU with the units, float32 (not an error) on one without."""
+    import gliner.loading
+    import gliner.train
+
+    cpu = torch.device("cpu")
+    for units in (True, False):
+        monkeypatch.setattr(gliner.loading, "cpu_has_bf16", lambda: units)
+        monkeypatch.setattr(gliner.train, "cpu_has_bf16", lambda: units)
+        assert gliner.train.autocast_bf16("auto", cpu) is units
+        assert gliner.train.autocast_bf16(False, cpu) is False
+    with pytest.raises(ValueError, match="params.yaml:train: bf16: this CPU has no bfloat16 units"):
+        gliner.train.autocast_bf16(True, cpu, "params.yaml:train")
+    with pytest.raises(ValueError, match="bf16: must be true or false or auto, got 'yes'"):
+        check_params({"train_file": "x.jsonl", "bf16": "yes"}, check_files=False)
+
+
 def test_bilstm_stays_float32_under_cpu_autocast():
     """bf16 LSTM kernels are slower than fp32 ones on CPU (the benchmark's step parts): under CPU autocast the
     BiLSTM computes in float32, exactly as without autocast; the flag off lets autocast take it to bf16."""

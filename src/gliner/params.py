@@ -144,7 +144,8 @@ DEFAULTS = dict(
     log_every=10,
     device="auto",  # auto | cpu | cuda
     num_threads=0,  # CPU threads for torch (0: its default); 1 is faster on a CPU shared with other jobs
-    bf16=False,  # autocast to bfloat16 (CUDA, or a CPU with AVX-512 BF16 / AMX units: see cpu_has_bf16)
+    bf16=False,  # bfloat16 autocast: true, false, or "auto" (where the device computes bf16 natively: CUDA, or a CPU
+                 # with AVX-512 BF16 / AMX; train.autocast_bf16)
     dvclive_dir=None,  # log curves with dvclive here (None: no dvclive)
     progress=True,
 )
@@ -192,8 +193,8 @@ def check_params(params: dict, source: str = "params", check_files: bool = True)
         if p[key] not in allowed:
             raise ValueError(f"{source}: {key}: must be one of {allowed}, got {p[key]!r}")
     for key in ("type_dropping", "shuffle_types", "bf16", "progress", "skip_empty"):
-        if not isinstance(p[key], bool):
-            raise ValueError(f"{source}: {key}: must be true or false, got {p[key]!r}")
+        if not isinstance(p[key], bool) and not (key == "bf16" and p[key] == "auto"):
+            raise ValueError(f"{source}: {key}: must be true or false{' or auto' if key == 'bf16' else ''}, got {p[key]!r}")
     return p
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .atomic import atomic_dir
-from .loading import DEFAULT_BACKBONE, cpu_has_bf16, default_backbone
+from .loading import DEFAULT_BACKBONE, cpu_has_bf16, default_backbone, fastest_dtype
 from .params import DEFAULTS, RESUMABLE_CHANGES, check_params, load_config
 from .processing import collate
 
@@ -212,6 +212,17 @@ def device_type(requested: str) -> str:
     return "cuda" if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()) else "cpu"
 
 
+def autocast_bf16(requested, device: torch.device, source: str = "params") -> bool:
+    """train.bf16 on this device: "auto" trains in bf16 where the device computes it natively (fastest_dtype);
+    true on a CPU without the units is refused, as bf16 would run emulated there, slower than float32."""
+    if requested == "auto":
+        return fastest_dtype(device) == torch.bfloat16
+    if requested and device.type == "cpu" and not cpu_has_bf16():
+        raise ValueError(f"{source}: bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX); "
+                         "bf16 would run emulated, slower than float32: set bf16: auto or false")
+    return bool(requested)
+
+
 def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     """Train a GLiNER from params (gliner.params.DEFAULTS): the model goes to output_dir/model, the resumable
     state to output_dir/checkpoint (resume=True continues from it); under torchrun each process takes its share."""
@@ -223,9 +234,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     use_cuda = device_type(p["device"]) == "cuda"
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu")
-    if p["bf16"] and not use_cuda and not cpu_has_bf16():
-        raise ValueError(f"{source}: bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX); "
-                         "bf16 would run emulated, slower than float32: set bf16: false")
+    step_params = {**p, "bf16": autocast_bf16(p["bf16"], device, source)}  # what each step runs under
     if world > 1 and not torch.distributed.is_initialized():
         if use_cuda:
             torch.cuda.set_device(device)
@@ -288,7 +297,7 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
             batch = {k: v.to(device) for k, v in make_batch(batch_examples, types, model, p["max_words"]).items()}
             sync = world == 1 or micro == p["grad_accum"] - 1  # DDP averages gradients on the last one
             with nullcontext() if sync else net.no_sync():
-                loss = batch_loss(net, batch, p) / p["grad_accum"]
+                loss = batch_loss(net, batch, step_params) / p["grad_accum"]
                 loss.backward()
             step_loss += loss.detach()
         optimizer_step(model, optimizer, scheduler, p["max_grad_norm"])
@@ -327,7 +336,8 @@ def train(params: dict, resume: bool = False, source: str = "params") -> dict:
         torch.distributed.barrier()
     return {"step": step, "final_loss": history[-1]["loss"] if history else None, "history": history,
             "model_dir": str(out / "model"),
-            "examples_seen": step * per_step, "train_examples": len(examples), "world_size": world}
+            "examples_seen": step * per_step, "train_examples": len(examples), "world_size": world,
+            "bf16": step_params["bf16"]}
 
 
 # ---------------------------------------------------------------------------------- command line

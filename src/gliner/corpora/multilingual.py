@@ -255,8 +255,9 @@ def _labels_of(nlp) -> set:
 
 def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", languages=("ja", "es", "fr", "ru"),
             **params) -> dict:
-    """Write <lang>_<gold|silver>.jsonl per language, stats.json and manifest.json (labelling
-    seconds per language included). Deterministic for the same raw tree and parameters."""
+    """Write <lang>_<gold|silver>.jsonl per language, stats.json and manifest.json; byte-identical for the same
+    raw tree and parameters, so the multilingual stage re-runs only when the data changed (the labelling seconds
+    per language go to the log)."""
     P = with_defaults(params, DEFAULTS, "multilingual")
     for key, value in P.items():
         if (type(value) is not int or value < 1) and not (key == "max_sentences" and value is None):
@@ -293,11 +294,11 @@ def prepare(raw_dir="data-multilingual", out_dir="prepared/multilingual", langua
         name, build = builders[lang]
         counts, start = Counter(), time.perf_counter()
         rows = build(counts)
-        seconds = round(time.perf_counter() - start, 1)
+        print(f"{name}: {len(rows)} sentences labelled in {time.perf_counter() - start:.1f} s", flush=True)
         text = files[out / f"{name}.jsonl"] = jsonl_text(out / f"{name}.jsonl", rows)
         stats[name] = corpus_stats(rows)
         manifest["languages"][lang] = {"file": f"{name}.jsonl", "silver": name.endswith("silver"),
-                                       "labels": rows[0]["labels"] if rows else [], "seconds": seconds,
+                                       "labels": rows[0]["labels"] if rows else [],
                                        "counts": dict(sorted(counts.items())),
                                        "sha256": sha256(text.encode("utf-8"))}
     files[out / "stats.json"] = json.dumps(stats, indent=1, ensure_ascii=False) + "\n"
