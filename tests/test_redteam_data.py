@@ -376,7 +376,7 @@ def corpus(tmp_path):
     ({"max_words": True}, "max_words: must be a positive integer, got True"),
     ({"lr_encoder": [1e-4]}, "lr_encoder: must be a number in [0.0, 1.0], got [0.0001]"),
     ({"lr_others": "1e-3"}, "lr_others: must be a number in [0.0, 1.0], got '1e-3'"),
-    ({"bf16": "true"}, "bf16: must be true or false, got 'true'"),
+    ({"bf16": "true"}, "bf16: must be true or false or auto, got 'true'"),
     ({"device": ["cpu"]}, "device: must be one of ('auto', 'cpu', 'cuda'), got ['cpu']"),
     ({"output_dir": ["models/main"]}, "output_dir: must be a path, got ['models/main']"),
     ({"backbone": 3}, "backbone: must be a path or null, got 3"),
