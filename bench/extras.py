@@ -62,7 +62,7 @@ def extras(model, model_dir: Path, short_runs: dict, s: dict, evaluation: list[d
         info[name]["entities_at_0.2"] = sum(map(len, found))
     info["no_bilstm"]["speedup_against"] = "with_bilstm"
     for bs in s["extras_batch_sizes"]:
-        best = take_turns(end_to_end(variants, None, texts, bs), s["repeats"])
+        best = take_turns(end_to_end(variants, None, texts, bs), s["repeats"], warmup=False)  # each ran once above
         for name, seconds in best.items():
             baseline = best[info[name].get("speedup_against", "ours_fp32")]
             info[name].setdefault("texts_per_s", {})[str(bs)] = len(texts) / seconds

@@ -79,13 +79,14 @@ def end_to_end(models: dict, ref: ReferenceWorker | None, texts: list[str], batc
 
 
 def in_turns(model, texts: list[str], batch_sizes: list[int], repeats: int, contenders, label: str):
-    """For each batch size, `contenders(bs, batches)` (name -> timed function) run in turns on `model`'s
-    tokenised batches of `texts`: yields the batch size, the texts/s of each and the MACs of those batches."""
+    """For each batch size, `contenders(bs, batches)` (name -> timed function) run in `repeats` turns on `model`'s
+    tokenised batches of `texts`, the first of which warms each up (no separate warm-up round: the best round
+    counts): yields the batch size, the texts/s of each and the MACs of those batches."""
     from bench.flops import ceiling
 
     for bs in batch_sizes:
         batches = encoder_batches(model, texts, bs)
-        best = take_turns(contenders(bs, batches), repeats)
+        best = take_turns(contenders(bs, batches), repeats, warmup=False)
         tps = {name: len(texts) / seconds for name, seconds in best.items()}
         macs = ceiling(model.config, batches)
         log(f"  {label}batch {bs}: " + ", ".join(f"{k} {v:.2f} texts/s" for k, v in tps.items())

@@ -108,6 +108,17 @@ def test_tiny_run_structure(tiny_run):
     assert "| sentences | 1 |" in table and "reference checkpoint in ours" in table
     assert "Precision, on the trained model" in table and "Fastest precision whose F1" in table
     assert ("The bf16 training step part by part" in table) == cpu_has_bf16()
+    # a share of the MAC ceiling above 1 (end to end faster than its own forward) is called noise
+    import copy
+
+    from bench.report import precision_markdown
+
+    noisy = copy.deepcopy(r["precision"])
+    for row in noisy["speed_sentences"].values():
+        row["fp32_share_of_ceiling"] = 0.9
+    assert "cannot be" not in precision_markdown(noisy)
+    noisy["speed_sentences"][str(r["settings"]["batch_sizes"][0])]["fp32_share_of_ceiling"] = 1.07
+    assert f"batch {r['settings']['batch_sizes'][0]} (float32 1.07)" in precision_markdown(noisy)
 
 
 @pytest.mark.slow
@@ -192,6 +203,53 @@ def test_compare_entities_and_offsets():
     starts, ends = char_to_words(["Anna", "went", "to", "New", "York"])
     text = "Anna went to New York"
     assert starts[text.index("New")] == 3 and ends[len(text)] == 4
+
+
+def test_ours_word_entities_prompts_each_example_with_its_own_labels(echo_model):
+    """The precision check's batched path (each sentence with its own label list, as the silver sets have)
+    finds what the grouped path through `batch_predict_entities` finds: the echo model tags a word iff its
+    first sub-token is a label's, so the answer is known."""
+    from bench.accuracy import ours_word_entities, word_entities
+
+    examples = [{"tokenized_text": ["anna", "met", "paris", "today"], "labels": ["paris", "anna"]},
+                {"tokenized_text": ["paris", "is", "big"], "labels": ["big"]},
+                {"tokenized_text": ["met", "anna", "in", "june"], "labels": ["paris", "anna"]},
+                {"tokenized_text": ["@anna", "big"], "labels": ["anna", "big"]}]
+    batched = ours_word_entities(echo_model, examples, [0.5], batch_size=3)[0.5]
+    grouped = word_entities(examples, lambda t, lab, th: echo_model.batch_predict_entities(t, lab, threshold=th), 0.5)
+    assert batched == grouped
+    assert batched[:3] == [{(0, 0, "anna"), (2, 2, "paris")}, {(2, 2, "big")}, {(1, 1, "anna")}]
+    # "@anna" splits into "@" and "anna": the entity "anna" starts mid-word, so it maps to no word start
+    assert batched[3] == {(-1, 0, "anna"), (1, 1, "big")}
+
+
+def test_ours_word_entities_decodes_one_pass_at_each_threshold(tiny_model):
+    """One pass decoded at several thresholds gives what a prediction at each threshold gives (thresholds at
+    the quantiles of a random model's scores, so that each keeps different entities)."""
+    import torch
+
+    from bench.accuracy import ours_word_entities, word_entities
+
+    examples = [{"tokenized_text": "Anna Smith flew from Paris to New York on Monday .".split(),
+                 "labels": ["person", "city", "day"]},
+                {"tokenized_text": "The Rhine runs through Basel".split(), "labels": ["river", "city"]}]
+    scores = torch.cat(tiny_model.window_candidates([ex["tokenized_text"] for ex in examples],
+                                                    [ex["labels"] for ex in examples], 0.0))[:, 3]
+    thresholds = [round(float(q), 4) for q in scores.quantile(torch.tensor([0.5, 0.9, 0.99], dtype=scores.dtype))]
+    batched = ours_word_entities(tiny_model, examples, thresholds)
+    for t in thresholds:
+        assert batched[t] == word_entities(examples, lambda x, lab, th: tiny_model.batch_predict_entities(
+            x, lab, threshold=th), t)
+    assert len({frozenset().union(*batched[t]) for t in thresholds}) > 1
+
+
+def test_fast_gliner_is_scored_where_sentences_share_label_lists():
+    from bench.precision import shares_label_lists
+
+    same = [{"labels": ["person", "city"]}] * 16
+    assert shares_label_lists(same)
+    assert not shares_label_lists([{"labels": ["person", f"type {i}"]} for i in range(16)])  # each its own, as silver
+    assert not shares_label_lists(same[:8] + [{"labels": [f"type {i}"]} for i in range(8)])  # 9 lists for 16
 
 
 def test_synthetic_corpus_is_seeded_and_consistent():
