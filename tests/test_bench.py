@@ -114,8 +114,8 @@ def test_tiny_run_structure(tiny_run):
     from bench.report import precision_markdown
 
     noisy = copy.deepcopy(r["precision"])
-    for row in noisy["speed_sentences"].values():
-        row["fp32_share_of_ceiling"] = 0.9
+    for row in noisy["speed_sentences"].values():  # the tiny run's own timings mean nothing: set them all
+        row.update({k: 0.9 for k in row if k.endswith("_share_of_ceiling")})
     assert "cannot be" not in precision_markdown(noisy)
     noisy["speed_sentences"][str(r["settings"]["batch_sizes"][0])]["fp32_share_of_ceiling"] = 1.07
     assert f"batch {r['settings']['batch_sizes'][0]} (float32 1.07)" in precision_markdown(noisy)
