@@ -48,16 +48,16 @@ def ours_word_entities(model, examples: list[dict], thresholds: list[float], bat
     """threshold -> `word_entities` of our GLiNER, from one batched pass: each example prompted with its own
     labels (grouping by label list, as the reference's API needs, runs the silver sets, whose every sentence
     has a label list of its own, at batch 1), its candidates above the lowest threshold decoded at each."""
-    from gliner.decoding import greedy_decode
+    from gliner.evaluate import decode
     from gliner.processing import split_words
 
     docs = [split_words(" ".join(ex["tokenized_text"]), model.config.words_splitter_type) for ex in examples]
-    found = model.window_candidates([[w for w, _, _ in words] for words in docs], [list(ex["labels"]) for ex in examples],
-                                    min(thresholds), batch_size)
+    labels = [list(ex["labels"]) for ex in examples]
+    found = list(zip(labels, model.window_candidates([[w for w, _, _ in words] for words in docs], labels,
+                                                     min(thresholds), batch_size), strict=True))
     offsets = [char_to_words(ex["tokenized_text"]) for ex in examples]
-    return {threshold: [{(starts.get(words[s][1], -1), ends.get(words[e][2], -1), ex["labels"][label])
-                         for s, e, label, _ in greedy_decode(cands[cands[:, 3] > threshold], True, False)}
-                        for ex, words, cands, (starts, ends) in zip(examples, docs, found, offsets, strict=True)]
+    return {threshold: [{(starts.get(words[s][1], -1), ends.get(words[e][2], -1), label) for s, e, label in entities}
+                        for entities, words, (starts, ends) in zip(decode(found, threshold), docs, offsets, strict=True)]
             for threshold in thresholds}
 
 

@@ -155,6 +155,18 @@ def export_reference_format(model, directory: Path) -> Path:
     return Path(directory)
 
 
+def quantize_int8(directory: Path) -> Path:
+    """The export in `directory` with its ONNX graph's weights in int8 (onnxruntime's dynamic quantization:
+    int8 weights, activations quantized per batch at run time), written in place, atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = Path(directory) / "onnx" / "model.onnx"
+    partial = path.with_name("model.int8.partial.onnx")
+    quantize_dynamic(str(path), str(partial), weight_type=QuantType.QInt8)
+    partial.replace(path)
+    return Path(directory)
+
+
 def _export(module: nn.Module, sample: dict, names: list[str], axes: dict, path: Path) -> Path:
     """torch.onnx.export of a wrapper in eval mode: the export restores the wrapper's mode afterwards, into
     the model too, and a fresh wrapper's mode is training (`Wrapper(model.eval())` left dropout on)."""

@@ -30,13 +30,15 @@ class FastGliner:
     """fast-gliner on a reference-format ONNX export of `model`, behind our `batch_predict_entities`.
     It decodes at 0.5 only (its Python API has no threshold) and reads one window per text."""
 
-    def __init__(self, model, folder: Path):
+    def __init__(self, model, folder: Path, int8: bool = False):
         from fast_gliner import FastGLiNER
 
-        from bench.onnx_export import export_reference_format
+        from bench.onnx_export import export_reference_format, quantize_int8
 
         t0 = time.perf_counter()
         export_reference_format(model, folder)
+        if int8:
+            quantize_int8(folder)
         self.export_s = time.perf_counter() - t0
         self.engine = FastGLiNER.from_pretrained(str(folder), execution_provider="cpu")
 
@@ -63,13 +65,21 @@ def contenders(model_dir: Path, work: Path) -> tuple[dict, dict]:
         info["bf16"] = {"skipped": "this CPU has no bfloat16 units (AVX-512 BF16 or AMX)"}
     models["int8"] = GLiNER.from_pretrained(model_dir, quantize="int8")
     info["int8"] = {"how": "GLiNER.from_pretrained(model, quantize='int8'): dynamic int8 Linear layers"}
-    try:
-        models["fast_gliner"] = FastGliner(models["fp32"], work / "reference_format_onnx")
-        info["fast_gliner"] = {"how": "fast-gliner 0.3.2 (gline-rs, ONNX Runtime) on bench.onnx_export."
-                                      "export_reference_format", "export_s": models["fast_gliner"].export_s}
-    except Exception as err:  # not installed, or the export failed: recorded, not hidden
-        info["fast_gliner"] = {"error": f"{type(err).__name__}: {err}"}
+    for name, int8 in (("fast_gliner", False), ("fast_gliner_int8", True)):  # the export as it is, and in int8
+        try:
+            models[name] = FastGliner(models["fp32"], work / f"reference_format_{name}", int8)
+            info[name] = {"how": "fast-gliner 0.3.2 (gline-rs, ONNX Runtime) on bench.onnx_export.export_reference_format"
+                                 + (", then onnxruntime's quantize_dynamic (int8 weights)" if int8 else ""),
+                          "export_s": models[name].export_s}
+        except Exception as err:  # not installed, or the export failed: recorded, not hidden
+            info[name] = {"error": f"{type(err).__name__}: {err}"}
     return models, info
+
+
+def is_fast_gliner(name: str) -> bool:
+    """fast-gliner's engines are timed beside ours but are no candidates: they decode at 0.5 only, take one
+    label list per call and read one window per text."""
+    return name.startswith("fast_gliner")
 
 
 def shares_label_lists(examples: list[dict]) -> bool:
@@ -86,10 +96,11 @@ def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
     out = {}
     for set_name, examples in sets.items():
         gold = [{(s, e, t) for s, e, t in ex["ner"]} for ex in examples]
-        found = {name: ours_word_entities(m, examples, [0.5])[0.5] for name, m in models.items() if name != "fast_gliner"}
-        if "fast_gliner" in models and not set_name.startswith("dev_") and shares_label_lists(examples):
-            found["fast_gliner"] = word_entities(examples, lambda t, lab, th: models["fast_gliner"].batch_predict_entities(
-                t, lab, threshold=th, batch_size=8), 0.5)
+        found = {name: ours_word_entities(m, examples, [0.5])[0.5] for name, m in models.items() if not is_fast_gliner(name)}
+        if not set_name.startswith("dev_") and shares_label_lists(examples):
+            for name in filter(is_fast_gliner, models):
+                found[name] = word_entities(examples, lambda t, lab, th, m=models[name]: m.batch_predict_entities(
+                    t, lab, threshold=th, batch_size=8), 0.5)
         row = {"sentences": len(examples), "gold": sum(map(len, gold))}
         fp32_f1 = score(gold, found["fp32"])["micro"]["f1"]
         for name, pred in found.items():
@@ -216,7 +227,7 @@ def precision_check(models: dict, info: dict, model_dir: Path, sets: dict[str, l
     result = {"model": str(model_dir), "contenders": info, "accuracy": accuracy(models, sets)}
     if ref is not None:
         ref.call("load", ckpt=str(model_dir))
-    ours = tuple(k for k in models if k != "fast_gliner")
+    ours = tuple(k for k in models if not is_fast_gliner(k))
     result["speed_sentences"] = speed(models, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"],
                                       encoders=ours, forward_alone=True)
     docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]

@@ -169,12 +169,13 @@ def replay_markdown(t: dict) -> list[str]:
             f"{v['max_span_score_diff']:.1e}."]
 
 
-NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast-gliner (ONNX)", "reference": "reference"}
+NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast-gliner (ONNX)",
+         "fast_gliner_int8": "fast-gliner (ONNX, int8)", "reference": "reference"}
 
 
 def precision_markdown(p: dict) -> str:
     """The precision check: F1 and identical entities per set, texts/s per contender, the recommendation."""
-    ours = [k for k in ("fp32", "bf16", "int8", "fast_gliner") if any(k in row for row in p["accuracy"].values())]
+    ours = [k for k in NAMES if k != "reference" and any(k in row for row in p["accuracy"].values())]
     first = next(iter(p["accuracy"].values()), {"sentences": 0})
     lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
              "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "

@@ -104,6 +104,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     ref_python = ensure_reference_venv()
+    reference_setup_s = time.perf_counter() - t_start  # a fresh clone builds .venv-ref here (the time table says so)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gliner-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     logfile = open(work / "subprocesses.log", "w")
@@ -164,6 +165,7 @@ def main(argv=None) -> dict:
                                                    "no_bilstm": training["ours_no_lstm"]["f1"]})
     result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     result["wall_s"] = time.perf_counter() - t_start
+    result["reference_setup_s"] = reference_setup_s
     write_json(args.out, result)
     from bench.report import figure, markdown
 

@@ -91,10 +91,12 @@ def test_tiny_run_structure(tiny_run):
         assert all(v[f"{k}_texts_per_s"] > 0 and v[f"{k}_share_of_ceiling"] > 0 for k in ours)
         assert v["reference_texts_per_s"] > 0 and v["fp32_vs_reference"] > 0
     if importlib.util.find_spec("fast_gliner"):  # make setup installs it: it runs on our reference-format export
-        assert "error" not in p["contenders"]["fast_gliner"], p["contenders"]["fast_gliner"]
-        assert p["speed_sentences"]["8"]["fast_gliner_texts_per_s"] > 0
-        # no candidate for the recommendation: scored on the test sets, not on the dev sets that choose
-        assert "fast_gliner" in p["accuracy"]["bench_eval"] and "fast_gliner" not in p["accuracy"]["dev_bench_eval"]
+        for engine in ("fast_gliner", "fast_gliner_int8"):  # as exported, and its int8 quantization
+            assert "error" not in p["contenders"][engine], p["contenders"][engine]
+            assert p["speed_sentences"]["8"][f"{engine}_texts_per_s"] > 0
+            # no candidate for the recommendation: scored on the test sets, not on the dev sets that choose
+            assert engine in p["accuracy"]["bench_eval"] and engine not in p["accuracy"]["dev_bench_eval"]
+        assert "quantize_dynamic" in p["contenders"]["fast_gliner_int8"]["how"]
     assert p["recommended"]["precision"] in ours
     # the figure is a real PNG of a readable size, and the Markdown table is what the run printed
     png = (out / "figures" / "benchmark.png").read_bytes()
@@ -344,3 +346,25 @@ def test_bench_train_prints_both_sides(tmp_path):
         assert f"{summary['diff_mean_points']:+.1f} ± {summary['diff_standard_error_points']:.1f} points" in proc.stdout
     assert "replay" in r["runs"]["0"] and "replay" not in r["runs"]["1"]  # the first seed is replayed
     assert "Replay (seed 0, float32): ours takes the reference's own 2 steps" in proc.stdout
+
+
+def test_int8_quantized_export_keeps_the_inputs_and_runs_integer_matmuls(minilm_path, tmp_path):
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from bench.onnx_export import REFERENCE_INPUTS, export_reference_format, quantize_int8, reference_inputs
+    from tests.conftest import make_tiny_model
+
+    model = make_tiny_model(minilm_path, max_width=4, num_rnn_layers=1)
+    fp32 = export_reference_format(model, tmp_path / "fp32")
+    int8 = quantize_int8(export_reference_format(model, tmp_path / "int8"))
+    graph = onnx.load(str(int8 / "onnx" / "model.onnx")).graph
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= {node.op_type for node in graph.node}
+    assert not list((int8 / "onnx").glob("*partial*"))  # written in place, nothing left beside it
+    inputs = reference_inputs(model, [["Angela", "Merkel", "visited", "Paris", "."]], ["person", "city"])
+    feed = {k: inputs[k].numpy() for k in REFERENCE_INPUTS}
+    a, b = (torch.from_numpy(ort.InferenceSession(str(d / "onnx" / "model.onnx")).run(None, feed)[0]) for d in (fp32, int8))
+    inside = inputs["span_mask"].view(a.shape[:3])  # logits: text, start word, width, type
+    assert a.shape == b.shape and not torch.equal(a[inside], b[inside])  # quantized: close, not the same
+    assert torch.corrcoef(torch.stack([a[inside].flatten(), b[inside].flatten()]))[0, 1] > 0.9
