@@ -157,7 +157,8 @@ def main(argv=None) -> int:
                                 "side_by_side": SIDE_BY_SIDE, "stages": stages})
 
     def start(name: str, beside: bool) -> None:
-        env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if beside else {})}
+        env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if beside else {}),  # this venv first: dvc, papermill's kernels
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         cmd = ["dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if args.force else []), name]
         with open(log_path(name), "w") as log:
             running[name] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT),
