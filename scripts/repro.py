@@ -28,7 +28,7 @@ from gliner.atomic import write_json
 
 REPO = Path.cwd()  # run from the repository root, as make does
 ALONE = ("prepare_data", "train", "k_sweep@*", "benchmark", "report")  # timed by their own results, or last
-SIDE_BY_SIDE = 2   # stages at once: a third on 2 cores added no throughput (README, "make repro")
+SIDE_BY_SIDE = 2   # stages at once: three 2-thread trainings on the 2 cores did less per minute than two
 RECORD = REPO / "reports" / "timings" / "repro_run.json"  # beside the stage times the report reads
 LOGS = REPO / ".dvc" / "tmp" / "repro"
 
@@ -55,12 +55,12 @@ def runs_alone(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in ALONE)
 
 
-def last_seconds(path: Path | None) -> float:
-    """A stage's wall time in its last run (its timing file), for the order: longest chains first."""
+def last_seconds(path: Path | None) -> float | None:
+    """A stage's wall time in its last run (its timing file); None where it has none yet."""
     try:
         return float(json.loads(path.read_text())["wall_s"])
     except (AttributeError, OSError, ValueError, KeyError):
-        return 60.0
+        return None
 
 
 def chain_seconds(names: list[str], upstream: dict[str, set[str]], seconds: dict[str, float]) -> dict[str, float]:
@@ -132,11 +132,12 @@ def main(argv=None) -> int:
             parser.error(f"no stage matches {', '.join(unknown)} (stages: {', '.join(names)})")
         names = [n for n in names if any(fnmatch.fnmatchcase(n, t) for t in args.targets)]
         upstream = {n: upstream[n] & set(names) for n in names}  # the others are taken as up to date
-    priority = chain_seconds(names, upstream, {n: last_seconds(timing.get(n)) for n in names})
+    # the order: longest chains first, a stage never timed counted as a minute
+    priority = chain_seconds(names, upstream, {n: last_seconds(timing.get(n)) or 60.0 for n in names})
     LOGS.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float, bool]] = {}
     ran: dict[str, dict] = {}  # stages that ran a command (not skipped as up to date): start, end, PASSIVE
-    before = {n: last_seconds(t) for n, t in timing.items() if t.exists()}  # each stage's time in its previous run
+    before = {n: last_seconds(t) for n, t in timing.items()}  # each stage's time in its previous run (None: none)
     t0 = time.time()
 
     def say(message: str) -> None:
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
         """This run so far, for the report (which runs last): written after each stage that ran."""
         spans = overlaps({n: (r["start"], r["end"]) for n, r in ran.items()})
         stages = {n: {"seconds": round(r["end"] - r["start"], 1), "passive": r["passive"], "beside": spans[n],
-                      "timing_file": r["timing_file"], "timing_wall_s": last_seconds(timing[n]) if n in timing else None,
+                      "timing_file": r["timing_file"], "timing_wall_s": last_seconds(timing.get(n)),
                       "previous_wall_s": before.get(n)}
                   for n, r in ran.items() if n != "report"}
         if stages:
