@@ -48,6 +48,9 @@ GOOD = '{"tokenized_text": ["John", "lives", "in", "Paris"], "ner": [[0, 0, "per
     ('{"tokenized_text": ["a"], "ner": [[0, 0, "x"]], "labels": ["y"]}', "ner: type 'x' is not in this example's labels"),
     ('{"tokenized_text": ["a"], "ner": [], "labels": ["y", "y"]}', "labels: 'y' is listed twice"),
     ('{"tokenized_text": ["a"], "ner": [], "silver": "yes"}', "silver: must be true or false, got 'yes'"),
+    ('{"tokenized_text": ["a", "b"], "ner": [], "masked": [[0, 2]]}', "masked[0]: must be [start, end] inside the 2 words, got [0, 2]"),
+    ('{"tokenized_text": ["a", "b"], "ner": [], "masked": [[1, 0]]}', "masked[0]: must be [start, end] inside the 2 words, got [1, 0]"),
+    ('{"tokenized_text": ["a"], "ner": [], "masked": {"0": 0}}', "masked: must be a list of [start, end], got dict"),
     ('{"tokenized_text": ["Hi", "!"], "ner": [], "text": "Hi!", "offsets": [[0, 2], [3, 4]]}',
      "offsets[1]: [3, 4] does not point at word '!' in text"),
     ('', "line: is empty (one JSON object a line)"),
@@ -306,6 +309,7 @@ def test_params_fail_fast_naming_the_key():
                         ({"heldout_percent": 30}, "params.yaml: prepare.heldout_percent: must be an integer from 1 to 25, got 30"),
                         ({"max_train_passages": 0}, "params.yaml: prepare.max_train_passages: must be a positive integer or null, got 0"),
                         ({"withheld_kb_types": "river"}, "params.yaml: prepare.withheld_kb_types: must be a list of type names"),
+                        ({"spacy_on_passages": "yes"}, "params.yaml: prepare.spacy_on_passages: must be true or false, got 'yes'"),
                         ({"min_words": 9, "max_words": 4}, "params.yaml: prepare.min_words: 9 is more than max_words 4"),
                         ({"withheld_types": "law"}, "params.yaml: prepare.withheld_types: must be a non-empty list"),
                         ({"withheld_types": ["law", "laws"]}, "params.yaml: prepare.withheld_types: 'laws' is not one of the silver types")]:
@@ -424,6 +428,7 @@ def test_prepare_is_deterministic_and_keeps_splits_and_withheld_types_apart(tmp_
     assert all(e["silver"] is True and e["lang"] == "en" for e in train)
     for e in train:  # knowledge-base passages carry their genre; spaCy sentences their offsets
         assert ("genre" in e) != ("offsets" in e)
+        assert "masked" not in e or ("genre" in e and not {tuple(m) for m in e["masked"]} & {tuple(s[:2]) for s in e["ner"]})
         if "offsets" in e:
             assert [e["text"][s:t] for s, t in e["offsets"]] == e["tokenized_text"]
 

@@ -864,3 +864,51 @@ def test_organisation_modules_fail_by_file(tmp_path):
         python_literal(tmp_path / "nba" / "data.py", "teams")
     with pytest.raises(ValueError, match=r"data.py:1: has no top-level `players = ...`"):
         python_literal(tmp_path / "nba" / "data.py", "players")
+
+
+# ----------------------------------------------------------------------------------- spaCy on the passages
+def test_named_person_wants_a_first_name_and_capitals():
+    from gliner.corpora.silver import named_person
+
+    first = {"Danny", "Miriam", "W"}
+    assert named_person(["Danny", "Thomas"], first) and named_person(["Miriam"], first)
+    assert named_person(["W", "B", "Pearson"], first)  # initials
+    for words in (["Zeppo", "Marx"], ["Solaris"], ["don"], ["Danny", "thomas"], ["Danny", "Marshall", "BANGKOK"],
+                  ["Danny", "2"], ["Danny", "A", "B", "C", "D"], []):
+        assert not named_person(words, first), words
+
+
+def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
+    from gliner.corpora.silver import spacy_on_passage
+
+    words = "Yesterday Danny Thomas and Miriam saw Hamlet at the Blue Moon Inn with Mr Paris .".split()
+    example = {"tokenized_text": words, "ner": [[10, 11, "hotel"], [10, 11, "building"], [14, 14, "city"]]}
+    found = [[1, 2, "person"],      # a first name, capitals, no label: added
+             [4, 4, "person"],      # Miriam: added
+             [6, 6, "work of art"],  # a withheld type: masked, never labelled
+             [9, 11, "facility"],   # overlaps the knowledge base's span: masked
+             [10, 11, "facility"],  # the knowledge base's own span: its labels stand
+             [13, 14, "person"],    # overlaps a label: masked, not added
+             [0, 0, "date"], [0, 0, "date"]]  # masked once
+    added, masked = spacy_on_passage(example, found, {"Danny", "Miriam", "Mr"})
+    assert added == [[1, 2, "person"], [4, 4, "person"]]
+    assert masked == [[6, 6], [9, 11], [13, 14], [0, 0]]
+    assert spacy_on_passage(example, [[0, 12, "date"]], set()) == ([], [])  # 13 words: wider than K, never scored
+
+
+def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
+    from gliner.corpora import silver
+
+    read = []
+
+    def fake_entities(nlp, examples, tag_map, batch_size, n_process):
+        read.extend(ex["id"] for ex in examples)
+        return [[[0, 1, "person"], [3, 3, "date"]] for _ in examples]
+
+    monkeypatch.setattr(silver, "spacy_entities", fake_entities)
+    passages = [{"id": "labelled", "tokenized_text": "Danny Thomas left on Monday".split(), "ner": [[2, 2, "verb"]]},
+                {"id": "first name", "tokenized_text": "Danny Thomas left on Monday".split(), "ner": []},
+                {"id": "neither", "tokenized_text": "The weather turned on Monday".split(), "ner": []}]
+    out = silver.spacy_on_passages(None, passages, {}, {"Danny"})
+    assert read == ["labelled", "first name"]
+    assert out == [([[0, 1, "person"]], [[3, 3]]), ([[0, 1, "person"]], [[3, 3]]), ([], [])]

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gliner.train import check_params, device_type, load_checkpoint, sample_types, span_loss, train, warmup_cosine
+from gliner.train import (check_params, device_type, load_checkpoint, make_batch, sample_types, span_loss, train,
+                          warmup_cosine)
 
 SENTENCES = [
     {"tokenized_text": "John Smith lives in Paris .".split(), "ner": [[0, 1, "person"], [4, 4, "city"]]},
@@ -179,6 +180,22 @@ def test_warmup_then_cosine():
 def test_bad_params_name_the_key(corpus, change, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         check_params({"train_file": str(corpus), **change}, "params.yaml:train")
+
+
+def test_masked_spans_leave_the_loss_and_nothing_else(tiny_backbone):
+    from gliner import GLiNER
+
+    model = GLiNER.from_backbone(tiny_backbone, hidden_size=32, max_width=4, embed_ent_token=False)
+    plain = {"tokenized_text": "Danny Thomas met Zeppo in Hamlet today .".split(), "ner": [[0, 1, "person"]]}
+    masked = {**plain, "masked": [[3, 3], [5, 5], [1, 6], [6, 7]]}  # [1, 6] is wider than K, [6, 7] past max_words
+    types = [["person", "city"]]
+    a, b = make_batch([plain], types, model, max_words=7), make_batch([masked], types, model, max_words=7)
+    assert torch.equal(a["targets"], b["targets"]) and torch.equal(a["input_ids"], b["input_ids"])
+    off = (a["span_mask"] & ~b["span_mask"]).nonzero().tolist()
+    assert off == [[0, 3, 0], [0, 5, 0]] and not (b["span_mask"] & ~a["span_mask"]).any()
+    logits = torch.full(a["targets"].shape, 3.0)  # every span scored as an entity of every type
+    loss = lambda batch: span_loss(logits, torch.ones(1, 2, dtype=torch.bool), batch["targets"], batch["span_mask"])  # noqa: E731
+    assert loss(a) - loss(b) == pytest.approx(2 * 2 * torch.nn.functional.softplus(torch.tensor(3.0)).item())
 
 
 def test_skip_empty_leaves_out_sentences_without_entities(corpus, tiny_backbone, tmp_path):

@@ -7,7 +7,8 @@ One example per JSONL line, the reference's training format:
 `ner` spans are word indices, end inclusive. Optional fields, checked when present:
 `text` and `offsets` (the words' [start, end) character offsets into `text`), `lang`, `source`,
 `split`, `id`, `silver` (true when the labels come from a model, not from people), `negatives`
-(types known to be absent, as Pile-NER's empty answers) and `labels`. Evaluation sets carry their
+(types known to be absent, as Pile-NER's empty answers), `masked` ([start, end] spans that training
+leaves out of the loss: entities whose type no label names) and `labels`. Evaluation sets carry their
 label list, in natural language, in every line's `labels` (a line is then self-contained, and a
 gold span whose type is not in it is an error). Unknown fields pass through untouched, so
 released corpora such as `urchade/pile-mistral-v0.1` load as they are.
@@ -88,6 +89,13 @@ def validate_example(example, where: str = "") -> dict:
         fail(where, "silver", f"must be true or false, got {example['silver']!r}")
     if "negatives" in example:
         _check_str_list(example["negatives"], where, "negatives")
+    if "masked" in example:
+        if not isinstance(example["masked"], list):
+            fail(where, "masked", f"must be a list of [start, end], got {type(example['masked']).__name__}")
+        for i, span in enumerate(example["masked"]):
+            if not (isinstance(span, list) and len(span) == 2 and all(type(x) is int for x in span)
+                    and 0 <= span[0] <= span[1] < len(words)):
+                fail(where, f"masked[{i}]", f"must be [start, end] inside the {len(words)} words, got {span!r}")
     if "labels" in example:
         _check_str_list(example["labels"], where, "labels", distinct=True)
         missing = sorted({s[2] for s in spans} - set(example["labels"]))

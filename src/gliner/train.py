@@ -70,12 +70,18 @@ def keep_top_types(examples: list[dict], n: int) -> list[dict]:
 
 def make_batch(examples: list[dict], types: list[list[str]], model, max_words: int) -> dict:
     """Collate examples (cut to max_words words) with their types; rows without any type are left
-    out, unless none has one (then the reference's empty prompt keeps the step well-formed)."""
+    out, unless none has one (then the reference's empty prompt keeps the step well-formed). An
+    example's `masked` spans are left out of the loss, as padding is."""
     rows = [(ex, t) for ex, t in zip(examples, types) if t] or [(examples[0], [""])]
     words = [ex["tokenized_text"][:max_words] for ex, _ in rows]
     ner = [[e for e in ex["ner"] if e[1] < max_words] for ex, _ in rows]
     cfg = model.config
-    return collate(model.tokenizer, words, [t for _, t in rows], ner, cfg.max_width, cfg.ent_token, cfg.sep_token)
+    batch = collate(model.tokenizer, words, [t for _, t in rows], ner, cfg.max_width, cfg.ent_token, cfg.sep_token)
+    for b, (ex, _) in enumerate(rows):
+        for start, end in ex.get("masked", ()):
+            if end < max_words and end - start < cfg.max_width:
+                batch["span_mask"][b, start, end - start] = False
+    return batch
 
 
 def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,

@@ -188,6 +188,18 @@ def surname_uses(docs: list[Document], names: set[str], first_names: set[str]) -
     return out
 
 
+def read_first_names(raw_dir) -> set[str]:
+    """The female and male first names of the `first-names` package (Aaren ... Zorro)."""
+    first_names = set()
+    for sex in ("female", "male"):
+        path = Path(raw_dir) / "first-names" / sex / "names.json"
+        names = read_json(path, list)
+        if not all(isinstance(n, str) for n in names):
+            fail_at(path, 1, "must be a JSON list of names (strings)")
+        first_names |= set(names)
+    return first_names
+
+
 def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document] | None = None
                     ) -> tuple[Gazetteer, Counter, dict]:
     """All knowledge-base names that pass `name_filter`; the filters' counts; the anchors. With
@@ -197,13 +209,7 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document
     synsets, common = read_wordnet(raw_dir / "wordnet")
     familiar = None if docs is None else familiar_names(
         docs, {type_name(lemma) for s in synsets.values() for lemma in s.lemmas})
-    first_names = set()
-    for sex in ("female", "male"):
-        path = raw_dir / "first-names" / sex / "names.json"
-        names = read_json(path, list)
-        if not all(isinstance(n, str) for n in names):
-            fail_at(path, 1, "must be a JSON list of names (strings)")
-        first_names |= set(names)
+    first_names = read_first_names(raw_dir)
     wn = wordnet_entries(synsets, common, other_pos_lemmas(raw_dir / "wordnet"), anchors, familiar)
     names, dropped = {}, Counter()
     organisations = list(company_entries(raw_dir / "companies").items()) + list(team_entries(raw_dir / "nba").items())

@@ -7,6 +7,9 @@ by default", lists the sources). Prepared: documents go to train, dev or test by
 - train_silver: spaCy-silver sentences (OntoNotes types) and knowledge-base-silver passages
   (`gliner.corpora.distant`), with nothing of the withheld types: such sentences and passages are
   dropped rather than kept with their mentions unlabelled, which would teach that they are no entities.
+  On the passages spaCy runs too (`spacy_on_passages`): the persons it finds that a first name confirms
+  are labelled, and every other entity it finds there, the withheld types' included, is `masked` (left
+  out of the loss): no label where spaCy is imprecise, and no silent negative either.
 - heldout_silver / unseen_types_silver (test) and their dev_ twins: the seen types, and the
   withheld types only (type-disjoint), each prompt a few gold types plus absent ones.
 - wnut16_gold: tweets, gold; handwritten_check: the hand-written sentences of labels/.
@@ -32,7 +35,7 @@ from ..data import (corpus_stats, load_jsonl, load_label_map, read_conll, read_j
                     write_corpus_files)
 from ..params import check_prepare
 from .fetch import command_line, download, package_files, sha256, write_tree
-from .silver import silver_sentences
+from .silver import silver_sentences, spacy_on_passages
 
 
 def pins() -> dict:
@@ -182,7 +185,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
         verify_raw(raw_dir)
     import spacy
 
-    from .distant import kb_corpus, label_precision
+    from .distant import kb_corpus, label_precision, read_first_names
 
     tag_map = load_label_map("ontonotes")["tags"]
     all_types = list(tag_map.values())
@@ -223,18 +226,32 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     span_sources, labelled, kb_docs = Counter(), {}, {"train": set(), "dev": set(), "test": set()}
     passages, kb_counts = kb_corpus(raw_dir, P["passage_max_words"])
     counts.update(kb_counts)
-    for doc, ex, sources in passages:
+    splits = [split_of(doc.id, P["heldout_percent"]) for doc, _, _ in passages]
+    train_passages = [ex for (_, ex, _), split in zip(passages, splits) if split == "train"]
+    from_spacy_counts = Counter()
+    from_spacy = iter(spacy_on_passages(nlp, train_passages, tag_map, read_first_names(raw_dir))
+                      if P["spacy_on_passages"] and train_passages else [])
+    for (doc, ex, sources), split in zip(passages, splits):
         spans = {}
         for (start, end, t), source in zip(ex["ner"], sources):
             spans.setdefault((start, end), source)
             labelled.setdefault((ex["id"], start, end), []).append(t)
-        split = split_of(doc.id, P["heldout_percent"])
         kb_docs[split].add(doc.id)
         row = {**ex, "lang": "en", "source": f"silver:kb:{doc.source}", "genre": doc.genre, "split": split, "silver": True}
         if split == "train":
             if any(t in withheld for *_, t in ex["ner"]):
                 counts["kb training passages dropped: a withheld type"] += 1
                 continue
+            if P["spacy_on_passages"]:  # persons added, other entities masked: README, "Silent negatives"
+                added, masked = next(from_spacy)
+                for start, end, t in added:
+                    spans[(start, end)] = "spacy-person"
+                    labelled[(ex["id"], start, end)] = [t]
+                row["ner"] = ex["ner"] + added
+                if masked:
+                    row["masked"] = masked
+                from_spacy_counts.update({"persons_added": len(added), "entities_masked": len(masked),
+                                          "passages_with_a_person_added": bool(added), "passages_with_masked_spans": bool(masked)})
             span_sources.update(spans.values())
             row.pop("offsets")  # training reads words only; this halves the file
         kb_rows[split].append(row)
@@ -269,6 +286,9 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     stats["train_silver"]["distinct_types"] = len(train_types)
     stats["train_silver"]["mention_sources"] = dict(sorted(span_sources.items()))  # knowledge-base mentions (spans)
     stats["train_silver"]["passages"] = sum(1 for e in train if "genre" in e)
+    if P["spacy_on_passages"]:
+        stats["train_silver"]["spacy_on_passages"] = {k: from_spacy_counts[k] for k in (
+            "persons_added", "passages_with_a_person_added", "entities_masked", "passages_with_masked_spans")}
     stats["train_silver"]["spacy_sentences"] = len(train) - stats["train_silver"]["passages"]
     stats["train_silver"]["mentions_per_type"] = sorted(train_types.values(), reverse=True)
     stats["train_silver"]["label_precision"] = label_precision(resources.files("gliner").joinpath("labels", "judged"), labelled)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..data import load_label_map
+from ..data import MAX_WIDTH, load_label_map
 from ..params import SPACY_MODEL
 from ..processing import split_words
 
@@ -42,15 +42,60 @@ def silver_sentences(nlp, docs, tag_map, counts: Counter, min_words, max_words, 
                                    "offsets": [[s, e] for _, s, e in words]}
 
 
-def spacy_predictions(examples: list[dict], spacy_model: str = SPACY_MODEL, label_map: str = "ontonotes_to_wnut16",
-                      batch_size: int = 64) -> list[set[tuple[int, int, str]]]:
-    """The silver labeller as a baseline: spaCy's entities on each example's own words (a spaCy
-    Doc built from `tokenized_text`, so spans align exactly), its types mapped by `label_map`."""
-    import spacy
+def spacy_entities(nlp, examples: list[dict], tag_map: dict, batch_size: int = 64, n_process: int = 1) -> list[list[list]]:
+    """spaCy's entities on each example's own words (a Doc built from `tokenized_text`, so spans align
+    exactly) as [start, end, type], its OntoNotes labels mapped by `tag_map` (others dropped)."""
     from spacy.tokens import Doc
 
-    mapping = load_label_map(label_map)["tags"]
-    nlp = spacy.load(spacy_model)
     docs = (Doc(nlp.vocab, words=ex["tokenized_text"]) for ex in examples)
-    return [{(ent.start, ent.end - 1, mapping[ent.label_]) for ent in doc.ents if ent.label_ in mapping}
-            for doc in nlp.pipe(docs, batch_size=batch_size)]
+    with nlp.select_pipes(enable=[p for p in ("tok2vec", "ner") if p in nlp.pipe_names]):
+        return [[[ent.start, ent.end - 1, tag_map[ent.label_]] for ent in doc.ents if ent.label_ in tag_map]
+                for doc in nlp.pipe(docs, batch_size=batch_size, n_process=n_process)]
+
+
+def named_person(words: list[str], first_names: set[str]) -> bool:
+    """A person's name as written: one to four capitalised words (initials allowed), the first a known
+    first name (Danny Thomas, Miriam); what spaCy alone calls a person on diverse text is often not one
+    (Solaris, CURRENT2, don)."""
+    return (1 <= len(words) <= 4 and words[0] in first_names
+            and all(w[:1].isupper() and w.isalpha() and (len(w) == 1 or not w.isupper()) for w in words))
+
+
+def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH
+                     ) -> tuple[list[list], list[list[int]]]:
+    """What spaCy adds to a knowledge-base passage: the persons it finds that `named_person` confirms, as
+    [start, end, "person"], and every other entity it finds that the knowledge bases left unlabelled, as
+    [start, end] to leave out of the loss. Without either, a name the knowledge bases do not know is a
+    negative for every type the passage is prompted with (README, "Silent negatives")."""
+    labelled = {(s, e) for s, e, _ in example["ner"]}
+    covered = {i for s, e in labelled for i in range(s, e + 1)}
+    words = example["tokenized_text"]
+    added, masked = [], []
+    for s, e, label in found:
+        if (s, e) in labelled or e - s >= max_width:  # the knowledge base's label stands; wider spans are never scored
+            continue
+        if label == "person" and not covered & set(range(s, e + 1)) and named_person(words[s:e + 1], first_names):
+            added.append([s, e, "person"])
+        elif [s, e] not in masked:
+            masked.append([s, e])
+    return added, masked
+
+
+def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], n_process: int = 2
+                      ) -> list[tuple[list[list], list[list[int]]]]:
+    """`spacy_on_passage` for each example. spaCy reads only the passages where it can change training:
+    those with a label (to mask their other entities) or with a first name (a person to add); the rest
+    stay without entities, which training skips (`skip_empty`), and cost spaCy nothing."""
+    todo = [i for i, ex in enumerate(examples) if ex["ner"] or not first_names.isdisjoint(ex["tokenized_text"])]
+    found = dict(zip(todo, spacy_entities(nlp, [examples[i] for i in todo], tag_map, 64, n_process)))
+    return [spacy_on_passage(ex, found[i], first_names) if i in found else ([], []) for i, ex in enumerate(examples)]
+
+
+def spacy_predictions(examples: list[dict], spacy_model: str = SPACY_MODEL, label_map: str = "ontonotes_to_wnut16",
+                      batch_size: int = 64) -> list[set[tuple[int, int, str]]]:
+    """The silver labeller as a baseline: `spacy_entities` on each example, its types mapped by `label_map`."""
+    import spacy
+
+    nlp = spacy.load(spacy_model)
+    return [{tuple(span) for span in row}
+            for row in spacy_entities(nlp, examples, load_label_map(label_map)["tags"], batch_size)]
