@@ -779,3 +779,30 @@ def test_pile_ner_files_name_the_bad_line(tmp_path):
     listing.write_bytes(b'[{"tokenized_text": ["a"], "ner": []},\n \xe9]')
     with pytest.raises(ValueError, match=r"pile.json:2: encoding: not UTF-8"):
         load_pile_ner(listing)
+
+
+def test_spacy_results_stay_with_their_passage_when_one_before_is_dropped(tmp_path, monkeypatch, fake_prepare):
+    """A training passage dropped for a withheld type must not shift spaCy's entities onto the next one."""
+    from gliner.corpora import silver
+
+    raw = tmp_path / "data"
+    for sex in ("female", "male"):
+        (raw / "first-names" / sex).mkdir(parents=True)
+        (raw / "first-names" / sex / "names.json").write_text(json.dumps(["Miriam", "Danny"]))
+    ids = [f"brown/t{i}" for i in range(200) if offline.split_of(f"brown/t{i}", 25) == "train"][:2]
+
+    def passage(doc_id, text, ner):
+        words = text.split(" ")
+        starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
+        return (SimpleNamespace(id=doc_id, source="brown", genre="news"),
+                {"tokenized_text": words, "ner": ner, "text": text, "offsets": [[s, s + len(w)] for s, w in zip(starts, words)],
+                 "id": f"{doc_id}#0"}, ["wordnet-instance"] * len(ner))
+
+    passages = [passage(ids[0], "Danny Thomas hummed the composer Mozart", [[5, 5, "composer"]]),  # withheld: dropped
+                passage(ids[1], "Miriam met Zorblax in Boston", [[4, 4, "city"]])]
+    monkeypatch.setattr(distant, "kb_corpus", lambda raw_dir, passage_max_words=80: (passages, Counter()))
+    monkeypatch.setattr(silver, "spacy_entities", lambda nlp, examples, tag_map, batch_size, n_process: [
+        [[i, i, "person"] for i, w in enumerate(ex["tokenized_text"]) if w[:1].isupper()] for ex in examples])
+    train = load_jsonl(fake_prepare.run(tmp_path / "prepared")["train_silver"])
+    [row] = [e for e in train if e["id"].startswith("brown/")]
+    assert row["ner"] == [[4, 4, "city"], [0, 0, "person"]] and row["masked"] == [[2, 2]]

@@ -229,8 +229,8 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     splits = [split_of(doc.id, P["heldout_percent"]) for doc, _, _ in passages]
     train_passages = [ex for (_, ex, _), split in zip(passages, splits) if split == "train"]
     from_spacy_counts = Counter()
-    from_spacy = iter(spacy_on_passages(nlp, train_passages, tag_map, read_first_names(raw_dir))
-                      if P["spacy_on_passages"] and train_passages else [])
+    from_spacy = dict(zip((ex["id"] for ex in train_passages), spacy_on_passages(nlp, train_passages, tag_map, read_first_names(raw_dir))
+                          if P["spacy_on_passages"] and train_passages else []))
     for (doc, ex, sources), split in zip(passages, splits):
         spans = {}
         for (start, end, t), source in zip(ex["ner"], sources):
@@ -243,7 +243,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
                 counts["kb training passages dropped: a withheld type"] += 1
                 continue
             if P["spacy_on_passages"]:  # persons added, other entities masked: README, "Silent negatives"
-                added, masked = next(from_spacy)
+                added, masked = from_spacy[ex["id"]]
                 for start, end, t in added:
                     spans[(start, end)] = "spacy-person"
                     labelled[(ex["id"], start, end)] = [t]
