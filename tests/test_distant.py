@@ -874,8 +874,17 @@ def test_named_person_wants_a_first_name_and_capitals():
     assert named_person(["Danny", "Thomas"], first) and named_person(["Miriam"], first)
     assert named_person(["W", "B", "Pearson"], first)  # initials
     for words in (["Zeppo", "Marx"], ["Solaris"], ["don"], ["Danny", "thomas"], ["Danny", "Marshall", "BANGKOK"],
-                  ["Danny", "2"], ["Danny", "A", "B", "C", "D"], []):
+                  ["Danny", "2"], ["Danny", "A", "B", "C", "D"], ["Danny", "B"], []):
         assert not named_person(words, first), words
+    assert named_person(["Danny"], first, after=["'", "s"]) and not named_person(["Danny"], first, after=["'", "t"])  # Don ' t
+    assert not named_person(["Danny"], first, after=["’", "t"])
+    # the words around give a piece of a longer name away; a sentence start, a title or a plain word do not
+    for before, after in ((["Baby", "Face"], []), (["F", "."], []), (["O", "'"], []), (["St", "."], []), (["and", "F"], []),
+                          ([], ["West", "said"]), ([], [",", "Miriam"])):
+        assert not named_person(["Danny"], first, before, after), (before, after)
+    for before, after in ((["Yesterday"], []), ([".", "Yesterday"], []), (["Mr", "."], []), (["said", "Mr"], []),
+                          (["with"], ["and", "I"]), ([], ["I", "think"]), ([], [",", "the"]), (["saw"], [".", "He"])):
+        assert named_person(["Danny"], first, before, after), (before, after)
 
 
 def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..data import MAX_WIDTH, load_label_map
+from .distant import TITLES
 from ..params import SPACY_MODEL
 from ..processing import split_words
 
@@ -53,12 +54,33 @@ def spacy_entities(nlp, examples: list[dict], tag_map: dict, batch_size: int = 6
                 for doc in nlp.pipe(docs, batch_size=batch_size, n_process=n_process)]
 
 
-def named_person(words: list[str], first_names: set[str]) -> bool:
-    """A person's name as written: one to four capitalised words (initials allowed), the first a known
-    first name (Danny Thomas, Miriam); what spaCy alone calls a person on diverse text is often not one
-    (Solaris, CURRENT2, don)."""
-    return (1 <= len(words) <= 4 and words[0] in first_names
-            and all(w[:1].isupper() and w.isalpha() and (len(w) == 1 or not w.isupper()) for w in words))
+def named_person(words: list[str], first_names: set[str], before: list[str] = (), after: list[str] = ()) -> bool:
+    """A person's whole name as written: one to four capitalised words (initials allowed, but not last),
+    the first a known first name (Danny Thomas, Miriam). What spaCy alone calls a person on diverse text
+    is often not one (Solaris, CURRENT2, don), or a piece of a name, which the words around the span give
+    away (`before`, `after`: up to two each): a capitalised word or an initial before it inside a sentence
+    (Baby Face [Nelson], John F. [Kennedy], O'[Donnell], St. [Paul]; a title such as Mr. is fine), a
+    capitalised word after it ([Mae] West), a first name after a comma ([Hunt], Bryan), or a contraction
+    (Don ' t)."""
+    if not (1 <= len(words) <= 4 and words[0] in first_names and (len(words) == 1 or len(words[-1]) > 1)
+            and all(w[:1].isupper() and w.isalpha() and (len(w) == 1 or not w.isupper()) for w in words)):
+        return False
+    before, after = list(before[-2:]), list(after[:2])
+    capital = lambda w: w[:1].isupper() and w.isalpha()  # noqa: E731
+    if before:
+        word, previous = before[-1], (before[-2] if len(before) > 1 else None)
+        if capital(word) and word not in TITLES and previous is not None and previous not in SENTENCE_END:
+            return False  # Baby Face [Nelson]
+        if (capital(word) and len(word) == 1) or (word in (".", "'", "’") and previous is not None and capital(previous)
+                                                  and len(previous) <= 2 and previous not in TITLES):
+            return False  # John F. [Kennedy], O'[Donnell], St. [Paul]
+    if after and (after in (["'", "t"], ["’", "t"]) or (capital(after[0]) and len(after[0]) > 1 and after[0] != "I")
+                  or (after[0] == "," and len(after) > 1 and after[1] in first_names)):
+        return False  # Don ' t, [Mae] West, [Hunt], Bryan
+    return True
+
+
+SENTENCE_END = {".", "!", "?", ":", ";", '"', "“", "”", "(", ")", "-", "--", "'", "’"}
 
 
 def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH
@@ -74,7 +96,8 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     for s, e, label in found:
         if (s, e) in labelled or e - s >= max_width:  # the knowledge base's label stands; wider spans are never scored
             continue
-        if label == "person" and not covered & set(range(s, e + 1)) and named_person(words[s:e + 1], first_names):
+        if (label == "person" and not covered & set(range(s, e + 1))
+                and named_person(words[s:e + 1], first_names, words[max(0, s - 2):s], words[e + 1:e + 3])):
             added.append([s, e, "person"])
         elif [s, e] not in masked:
             masked.append([s, e])
