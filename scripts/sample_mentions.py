@@ -38,7 +38,7 @@ for doc, ex, sources in passages:
         spans.setdefault((s, e, source), []).append(t)
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
-if DEFAULTS["spacy_on_passages"]:  # the persons spaCy adds to the same passages (gliner.corpora.silver.spacy_on_passage)
+if True:  # the persons spaCy adds with spacy_on_passages: persons to the same passages (gliner.corpora.silver.spacy_on_passage)
     import spacy
 
     from gliner.corpora.distant import read_first_names

@@ -309,7 +309,7 @@ def test_params_fail_fast_naming_the_key():
                         ({"heldout_percent": 30}, "params.yaml: prepare.heldout_percent: must be an integer from 1 to 25, got 30"),
                         ({"max_train_passages": 0}, "params.yaml: prepare.max_train_passages: must be a positive integer or null, got 0"),
                         ({"withheld_kb_types": "river"}, "params.yaml: prepare.withheld_kb_types: must be a list of type names"),
-                        ({"spacy_on_passages": "yes"}, "params.yaml: prepare.spacy_on_passages: must be true or false, got 'yes'"),
+                        ({"spacy_on_passages": True}, "params.yaml: prepare.spacy_on_passages: must be null, mask or persons, got True"),
                         ({"min_words": 9, "max_words": 4}, "params.yaml: prepare.min_words: 9 is more than max_words 4"),
                         ({"withheld_types": "law"}, "params.yaml: prepare.withheld_types: must be a non-empty list"),
                         ({"withheld_types": ["law", "laws"]}, "params.yaml: prepare.withheld_types: 'laws' is not one of the silver types")]:

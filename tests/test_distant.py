@@ -903,6 +903,8 @@ def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
     assert added == [[1, 2, "person"], [4, 4, "person"]]
     assert masked == [[6, 6], [9, 11], [13, 14], [0, 0]]
     assert spacy_on_passage(example, [[0, 12, "date"]], set()) == ([], [])  # 13 words: wider than K, never scored
+    assert spacy_on_passage(example, found, {"Danny", "Miriam", "Mr"}, add_persons=False) == (  # "mask": persons too
+        [], [[1, 2], [4, 4], [6, 6], [9, 11], [13, 14], [0, 0]])
 
 
 def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
@@ -921,3 +923,6 @@ def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
     out = silver.spacy_on_passages(None, passages, {}, {"Danny"})
     assert read == ["labelled", "first name"]
     assert out == [([[0, 1, "person"]], [[3, 3]]), ([[0, 1, "person"]], [[3, 3]]), ([], [])]
+    read.clear()  # without persons to add, only the labelled passages can change
+    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, add_persons=False) == [([], [[0, 1], [3, 3]]), ([], []), ([], [])]
+    assert read == ["labelled"]

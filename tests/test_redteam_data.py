@@ -803,6 +803,8 @@ def test_spacy_results_stay_with_their_passage_when_one_before_is_dropped(tmp_pa
     monkeypatch.setattr(distant, "kb_corpus", lambda raw_dir, passage_max_words=80: (passages, Counter()))
     monkeypatch.setattr(silver, "spacy_entities", lambda nlp, examples, tag_map, batch_size, n_process: [
         [[i, i, "person"] for i, w in enumerate(ex["tokenized_text"]) if w[:1].isupper()] for ex in examples])
-    train = load_jsonl(fake_prepare.run(tmp_path / "prepared")["train_silver"])
+    paths = offline.prepare_offline_corpora(raw, tmp_path / "prepared", check_raw=False, max_train_sentences=50, max_heldout_sentences=10,
+                                            max_eval_passages=10, heldout_percent=25, spacy_on_passages="persons")
+    train = load_jsonl(paths["train_silver"])
     [row] = [e for e in train if e["id"].startswith("brown/")]
     assert row["ner"] == [[4, 4, "city"], [0, 0, "person"]] and row["masked"] == [[2, 2]]

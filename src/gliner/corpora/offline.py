@@ -7,9 +7,10 @@ by default", lists the sources). Prepared: documents go to train, dev or test by
 - train_silver: spaCy-silver sentences (OntoNotes types) and knowledge-base-silver passages
   (`gliner.corpora.distant`), with nothing of the withheld types: such sentences and passages are
   dropped rather than kept with their mentions unlabelled, which would teach that they are no entities.
-  On the passages spaCy runs too (`spacy_on_passages`): the persons it finds that a first name confirms
-  are labelled, and every other entity it finds there, the withheld types' included, is `masked` (left
-  out of the loss): no label where spaCy is imprecise, and no silent negative either.
+  On the passages spaCy can run too (`spacy_on_passages`): every entity it finds there that no label
+  covers, the withheld types' included, is `masked` (left out of the loss), and with "persons" the persons
+  it finds that a first name confirms are labelled instead: no silent negative, and no label where spaCy
+  is imprecise.
 - heldout_silver / unseen_types_silver (test) and their dev_ twins: the seen types, and the
   withheld types only (type-disjoint), each prompt a few gold types plus absent ones.
 - wnut16_gold: tweets, gold; handwritten_check: the hand-written sentences of labels/.
@@ -229,8 +230,9 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     splits = [split_of(doc.id, P["heldout_percent"]) for doc, _, _ in passages]
     train_passages = [ex for (_, ex, _), split in zip(passages, splits) if split == "train"]
     from_spacy_counts = Counter()
-    from_spacy = dict(zip((ex["id"] for ex in train_passages), spacy_on_passages(nlp, train_passages, tag_map, read_first_names(raw_dir))
-                          if P["spacy_on_passages"] and train_passages else []))
+    from_spacy = dict(zip((ex["id"] for ex in train_passages), spacy_on_passages(
+        nlp, train_passages, tag_map, read_first_names(raw_dir), P["spacy_on_passages"] == "persons")
+        if P["spacy_on_passages"] and train_passages else []))
     for (doc, ex, sources), split in zip(passages, splits):
         spans = {}
         for (start, end, t), source in zip(ex["ner"], sources):

@@ -83,12 +83,12 @@ def named_person(words: list[str], first_names: set[str], before: list[str] = ()
 SENTENCE_END = {".", "!", "?", ":", ";", '"', "“", "”", "(", ")", "-", "--", "'", "’"}
 
 
-def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH
-                     ) -> tuple[list[list], list[list[int]]]:
+def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH,
+                     add_persons: bool = True) -> tuple[list[list], list[list[int]]]:
     """What spaCy adds to a knowledge-base passage: the persons it finds that `named_person` confirms, as
-    [start, end, "person"], and every other entity it finds that the knowledge bases left unlabelled, as
-    [start, end] to leave out of the loss. Without either, a name the knowledge bases do not know is a
-    negative for every type the passage is prompted with (README, "Silent negatives")."""
+    [start, end, "person"] (with `add_persons`), and every other entity it finds that the knowledge bases left
+    unlabelled, as [start, end] to leave out of the loss. Without either, a name the knowledge bases do not
+    know is a negative for every type the passage is prompted with (README, "Silent negatives")."""
     labelled = {(s, e) for s, e, _ in example["ner"]}
     covered = {i for s, e in labelled for i in range(s, e + 1)}
     words = example["tokenized_text"]
@@ -96,7 +96,7 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     for s, e, label in found:
         if (s, e) in labelled or e - s >= max_width:  # the knowledge base's label stands; wider spans are never scored
             continue
-        if (label == "person" and not covered & set(range(s, e + 1))
+        if (add_persons and label == "person" and not covered & set(range(s, e + 1))
                 and named_person(words[s:e + 1], first_names, words[max(0, s - 2):s], words[e + 1:e + 3])):
             added.append([s, e, "person"])
         elif [s, e] not in masked:
@@ -104,14 +104,16 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     return added, masked
 
 
-def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], n_process: int = 2
-                      ) -> list[tuple[list[list], list[list[int]]]]:
+def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], add_persons: bool = True,
+                      n_process: int = 2) -> list[tuple[list[list], list[list[int]]]]:
     """`spacy_on_passage` for each example. spaCy reads only the passages where it can change training:
-    those with a label (to mask their other entities) or with a first name (a person to add); the rest
-    stay without entities, which training skips (`skip_empty`), and cost spaCy nothing."""
-    todo = [i for i, ex in enumerate(examples) if ex["ner"] or not first_names.isdisjoint(ex["tokenized_text"])]
+    those with a label (to mask their other entities) or, with `add_persons`, a first name (a person to
+    add); the rest stay without entities, which training skips (`skip_empty`), and cost spaCy nothing."""
+    todo = [i for i, ex in enumerate(examples)
+            if ex["ner"] or (add_persons and not first_names.isdisjoint(ex["tokenized_text"]))]
     found = dict(zip(todo, spacy_entities(nlp, [examples[i] for i in todo], tag_map, 64, n_process)))
-    return [spacy_on_passage(ex, found[i], first_names) if i in found else ([], []) for i, ex in enumerate(examples)]
+    return [spacy_on_passage(ex, found[i], first_names, add_persons=add_persons) if i in found else ([], [])
+            for i, ex in enumerate(examples)]
 
 
 def spacy_predictions(examples: list[dict], spacy_model: str = SPACY_MODEL, label_map: str = "ontonotes_to_wnut16",
