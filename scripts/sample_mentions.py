@@ -16,8 +16,12 @@ import random
 import sys
 from pathlib import Path
 
-from gliner.corpora.distant import kb_corpus
+import spacy
+
+from gliner.corpora.distant import kb_corpus, read_first_names
 from gliner.corpora.offline import split_of
+from gliner.corpora.silver import spacy_on_passages
+from gliner.data import load_label_map
 from gliner.params import PREPARE_DEFAULTS as DEFAULTS
 
 SAMPLE = 220
@@ -38,17 +42,11 @@ for doc, ex, sources in passages:
         spans.setdefault((s, e, source), []).append(t)
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
-if True:  # the persons spaCy adds with spacy_on_passages: persons to the same passages (gliner.corpora.silver.spacy_on_passage)
-    import spacy
-
-    from gliner.corpora.distant import read_first_names
-    from gliner.corpora.silver import spacy_on_passages
-    from gliner.data import load_label_map
-
-    train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"]
-    nlp = spacy.load(DEFAULTS["spacy_model"])
-    for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir))):
-        by_source.setdefault("spacy-person", []).extend((ex, s, e, [t]) for s, e, t in added)
+# the persons spaCy adds with spacy_on_passages: persons (gliner.corpora.silver.spacy_on_passage)
+train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"]
+nlp = spacy.load(DEFAULTS["spacy_model"])
+for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir))):
+    by_source.setdefault("spacy-person", []).extend((ex, s, e, [t]) for s, e, t in added)
 for source, mentions in sorted(by_source.items()):
     path = out_dir / f"{source}.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []

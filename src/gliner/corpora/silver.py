@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from ..data import MAX_WIDTH, load_label_map
-from .distant import TITLES
 from ..params import SPACY_MODEL
 from ..processing import split_words
+from .distant import TITLES
 
 
 
@@ -54,6 +54,9 @@ def spacy_entities(nlp, examples: list[dict], tag_map: dict, batch_size: int = 6
                 for doc in nlp.pipe(docs, batch_size=batch_size, n_process=n_process)]
 
 
+SENTENCE_END = {".", "!", "?", ":", ";", '"', "“", "”", "(", ")", "-", "--", "'", "’"}  # what may end a sentence before a name
+
+
 def named_person(words: list[str], first_names: set[str], before: list[str] = (), after: list[str] = ()) -> bool:
     """A person's whole name as written: one to four capitalised words (initials allowed, but not last),
     the first a known first name (Danny Thomas, Miriam). What spaCy alone calls a person on diverse text
@@ -78,9 +81,6 @@ def named_person(words: list[str], first_names: set[str], before: list[str] = ()
                   or (after[0] == "," and len(after) > 1 and after[1] in first_names)):
         return False  # Don ' t, [Mae] West, [Hunt], Bryan
     return True
-
-
-SENTENCE_END = {".", "!", "?", ":", ";", '"', "“", "”", "(", ")", "-", "--", "'", "’"}
 
 
 def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH,
