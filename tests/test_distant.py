@@ -905,6 +905,8 @@ def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
     assert spacy_on_passage(example, [[0, 12, "date"]], set()) == ([], [])  # 13 words: wider than K, never scored
     assert spacy_on_passage(example, found, {"Danny", "Miriam", "Mr"}, add_persons=False) == (  # "mask": persons too
         [], [[1, 2], [4, 4], [6, 6], [9, 11], [13, 14], [0, 0]])
+    assert spacy_on_passage(example, found, {"Danny"}, add_persons=False, typed=True) == (  # "mask_type": spaCy's type only
+        [], [[1, 2, "person"], [4, 4, "person"], [6, 6, "work of art"], [9, 11, "facility"], [13, 14, "person"], [0, 0, "date"]])
 
 
 def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
@@ -925,4 +927,8 @@ def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
     assert out == [([[0, 1, "person"]], [[3, 3]]), ([[0, 1, "person"]], [[3, 3]]), ([], [])]
     read.clear()  # without persons to add, only the labelled passages can change
     assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, add_persons=False) == [([], [[0, 1], [3, 3]]), ([], []), ([], [])]
+    assert read == ["labelled"]
+    read.clear()  # labelled_persons: persons only where a label is, the rest masked for spaCy's type
+    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, typed=True, labelled_only=True) == [
+        ([[0, 1, "person"]], [[3, 3, "date"]]), ([], []), ([], [])]
     assert read == ["labelled"]

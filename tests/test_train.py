@@ -198,6 +198,22 @@ def test_masked_spans_leave_the_loss_and_nothing_else(tiny_backbone):
     assert loss(a) - loss(b) == pytest.approx(2 * 2 * torch.nn.functional.softplus(torch.tensor(3.0)).item())
 
 
+def test_a_typed_mask_leaves_out_one_cell_and_keeps_the_span_for_other_types(tiny_backbone):
+    from gliner import GLiNER
+
+    model = GLiNER.from_backbone(tiny_backbone, hidden_size=32, max_width=4, embed_ent_token=False)
+    plain = {"tokenized_text": "Danny Thomas met Zeppo in Hamlet today .".split(), "ner": [[0, 1, "person"]]}
+    masked = {**plain, "masked": [[3, 3, "person"], [5, 5, "river"], [3, 3, "person"]]}  # river is not prompted
+    types = [["city", "person"]]
+    a, b = make_batch([plain], types, model, max_words=7), make_batch([masked], types, model, max_words=7)
+    assert "cell_mask" not in a and torch.equal(a["span_mask"], b["span_mask"]) and torch.equal(a["targets"], b["targets"])
+    assert (~b["cell_mask"]).nonzero().tolist() == [[0, 3, 0, 1]]  # Zeppo, width 1, column "person"
+    logits = torch.full(a["targets"].shape, 3.0)
+    loss = lambda batch: span_loss(logits, torch.ones(1, 2, dtype=torch.bool), batch["targets"], batch["span_mask"],  # noqa: E731
+                                   cell_mask=batch.get("cell_mask"))
+    assert (loss(a) - loss(b)).item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(3.0)).item(), rel=1e-4)
+
+
 def test_skip_empty_leaves_out_sentences_without_entities(corpus, tiny_backbone, tmp_path):
     kept = train(tiny_params(corpus, tiny_backbone, tmp_path / "a", max_steps=1, save_every=0))
     skipped = train(tiny_params(corpus, tiny_backbone, tmp_path / "b", max_steps=1, save_every=0, skip_empty=True))

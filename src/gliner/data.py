@@ -8,7 +8,7 @@ One example per JSONL line, the reference's training format:
 `text` and `offsets` (the words' [start, end) character offsets into `text`), `lang`, `source`,
 `split`, `id`, `silver` (true when the labels come from a model, not from people), `negatives`
 (types known to be absent, as Pile-NER's empty answers), `masked` ([start, end] spans that training
-leaves out of the loss: entities whose type no label names) and `labels`. Evaluation sets carry their
+leaves out of the loss: entities whose type no label names; [start, end, type] leaves out that type only) and `labels`. Evaluation sets carry their
 label list, in natural language, in every line's `labels` (a line is then self-contained, and a
 gold span whose type is not in it is an error). Unknown fields pass through untouched, so
 released corpora such as `urchade/pile-mistral-v0.1` load as they are.
@@ -91,11 +91,11 @@ def validate_example(example, where: str = "") -> dict:
         _check_str_list(example["negatives"], where, "negatives")
     if "masked" in example:
         if not isinstance(example["masked"], list):
-            fail(where, "masked", f"must be a list of [start, end], got {type(example['masked']).__name__}")
+            fail(where, "masked", f"must be a list of [start, end] or [start, end, type], got {type(example['masked']).__name__}")
         for i, span in enumerate(example["masked"]):
-            if not (isinstance(span, list) and len(span) == 2 and all(type(x) is int for x in span)
-                    and 0 <= span[0] <= span[1] < len(words)):
-                fail(where, f"masked[{i}]", f"must be [start, end] inside the {len(words)} words, got {span!r}")
+            if not (isinstance(span, list) and len(span) in (2, 3) and all(type(x) is int for x in span[:2])
+                    and 0 <= span[0] <= span[1] < len(words) and (len(span) == 2 or (isinstance(span[2], str) and span[2]))):
+                fail(where, f"masked[{i}]", f"must be [start, end] or [start, end, type] inside the {len(words)} words, got {span!r}")
     if "labels" in example:
         _check_str_list(example["labels"], where, "labels", distinct=True)
         missing = sorted({s[2] for s in spans} - set(example["labels"]))

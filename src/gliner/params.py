@@ -109,7 +109,9 @@ PREPARE_DEFAULTS = dict(  # the offline corpora (gliner.corpora.offline)
     spacy_model=SPACY_MODEL,
     batch_size=8,                 # texts per spaCy batch; an address is one long text, so keep it small
     spacy_on_passages=None,       # spaCy on the training passages: null (off), "mask" (entities no label covers left out
-                                  # of the loss) or "persons" (its first-name persons labelled, the rest masked)
+                                  # of the loss), "mask_type" (left out for spaCy's type only), "persons" (its
+                                  # first-name persons labelled, the rest masked) or "labelled_persons" (persons only
+                                  # in passages with a label, the rest masked for spaCy's type only)
 )
 
 MODEL_FIELDS = ("max_width", "hidden_size", "dropout", "num_rnn_layers", "max_types")  # set from train params
@@ -254,8 +256,9 @@ def check_prepare(params: dict, where: str = "prepare") -> dict:
     if bad or len(set(withheld)) != len(withheld) or len(withheld) >= len(types):
         raise ValueError(f"{where}.withheld_types: {bad[0]!r} is not one of the silver types ({', '.join(types)})"
                          if bad else f"{where}.withheld_types: must list distinct types and leave some to train on")
-    if P["spacy_on_passages"] not in (None, "mask", "persons"):
-        raise ValueError(f"{where}.spacy_on_passages: must be null, mask or persons, got {P['spacy_on_passages']!r}")
+    if P["spacy_on_passages"] not in (None, "mask", "mask_type", "persons", "labelled_persons"):
+        raise ValueError(f"{where}.spacy_on_passages: must be null, mask, mask_type, persons or labelled_persons, "
+                         f"got {P['spacy_on_passages']!r}")
     if not isinstance(P["spacy_model"], str) or not P["spacy_model"]:
         raise ValueError(f"{where}.spacy_model: must be the name of an installed spaCy pipeline")
     return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}

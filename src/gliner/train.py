@@ -71,28 +71,38 @@ def keep_top_types(examples: list[dict], n: int) -> list[dict]:
 def make_batch(examples: list[dict], types: list[list[str]], model, max_words: int) -> dict:
     """Collate examples (cut to max_words words) with their types; rows without any type are left
     out, unless none has one (then the reference's empty prompt keeps the step well-formed). An
-    example's `masked` spans are left out of the loss, as padding is."""
+    example's `masked` spans are left out of the loss, as padding is; a masked [start, end, type] only for
+    that type's column (`cell_mask`, present when some example has one)."""
     rows = [(ex, t) for ex, t in zip(examples, types) if t] or [(examples[0], [""])]
     words = [ex["tokenized_text"][:max_words] for ex, _ in rows]
     ner = [[e for e in ex["ner"] if e[1] < max_words] for ex, _ in rows]
     cfg = model.config
     batch = collate(model.tokenizer, words, [t for _, t in rows], ner, cfg.max_width, cfg.ent_token, cfg.sep_token)
-    for b, (ex, _) in enumerate(rows):
-        for start, end in ex.get("masked", ()):
-            if end < max_words and end - start < cfg.max_width:
+    for b, (ex, row_types) in enumerate(rows):
+        for start, end, *of_type in ex.get("masked", ()):
+            if end >= max_words or end - start >= cfg.max_width:
+                continue
+            if not of_type:
                 batch["span_mask"][b, start, end - start] = False
+            elif of_type[0] in row_types:
+                if "cell_mask" not in batch:
+                    batch["cell_mask"] = torch.ones(batch["targets"].shape, dtype=torch.bool)
+                batch["cell_mask"][b, start, end - start, row_types.index(of_type[0])] = False
     return batch
 
 
 def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tensor, span_mask: torch.Tensor,
-              reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0, prob_floor: float = 0.0) -> torch.Tensor:
-    """BCE over (B, L, K, C) scores; padded spans and type columns count for nothing. alpha >= 0 and gamma > 0
+              reduction: str = "sum", alpha: float = -1.0, gamma: float = 0.0, prob_floor: float = 0.0,
+              cell_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE over (B, L, K, C) scores; padded spans and type columns, and cells `cell_mask` clears, count for nothing. alpha >= 0 and gamma > 0
     make it the reference's focal loss (rare positives are not drowned by ~2,000 cells per entity); prob_floor > 0
     clamps -log(p_t) as the reference does (1e-6), which leaves confident mistakes without gradient."""
     C = logits.size(-1)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; fp64 stays
     targets = targets[..., :C].to(logits.dtype)  # the model's C is the batch's most types; targets may hold a spare column
     valid = span_mask[..., None] & type_mask[:, None, None, :]
+    if cell_mask is not None:
+        valid = valid & cell_mask[..., :C]
     losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     if prob_floor > 0:
         losses = losses.clamp(max=-math.log(prob_floor))
@@ -108,11 +118,11 @@ def span_loss(logits: torch.Tensor, type_mask: torch.Tensor, targets: torch.Tens
 def batch_loss(net, batch: dict, p: dict) -> torch.Tensor:
     """The loss of one `make_batch` batch (on the model's device), under bf16 autocast where p["bf16"]."""
     batch = dict(batch)
-    targets, span_mask = batch.pop("targets"), batch.pop("span_mask")
+    targets, span_mask, cell_mask = batch.pop("targets"), batch.pop("span_mask"), batch.pop("cell_mask", None)
     with torch.autocast(targets.device.type, dtype=torch.bfloat16, enabled=bool(p["bf16"])):
         logits, type_mask = net(**batch)
     return span_loss(logits, type_mask, targets, span_mask, p["loss_reduction"], p["focal_alpha"], p["focal_gamma"],
-                     p["prob_floor"])
+                     p["prob_floor"], cell_mask)
 
 
 def optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> None:

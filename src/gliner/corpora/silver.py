@@ -84,10 +84,11 @@ def named_person(words: list[str], first_names: set[str], before: list[str] = ()
 
 
 def spacy_on_passage(example: dict, found: list[list], first_names: set[str], max_width: int = MAX_WIDTH,
-                     add_persons: bool = True) -> tuple[list[list], list[list[int]]]:
+                     add_persons: bool = True, typed: bool = False) -> tuple[list[list], list[list]]:
     """What spaCy adds to a knowledge-base passage: the persons it finds that `named_person` confirms, as
     [start, end, "person"] (with `add_persons`), and every other entity it finds that the knowledge bases left
-    unlabelled, as [start, end] to leave out of the loss. Without either, a name the knowledge bases do not
+    unlabelled, as [start, end] to leave out of the loss, or with `typed` as [start, end, its type] to leave
+    out for that type only (a negative for every other). Without either, a name the knowledge bases do not
     know is a negative for every type the passage is prompted with (README, "Silent negatives")."""
     labelled = {(s, e) for s, e, _ in example["ner"]}
     covered = {i for s, e in labelled for i in range(s, e + 1)}
@@ -99,20 +100,21 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
         if (add_persons and label == "person" and not covered & set(range(s, e + 1))
                 and named_person(words[s:e + 1], first_names, words[max(0, s - 2):s], words[e + 1:e + 3])):
             added.append([s, e, "person"])
-        elif [s, e] not in masked:
-            masked.append([s, e])
+        elif (cell := [s, e, label] if typed else [s, e]) not in masked:
+            masked.append(cell)
     return added, masked
 
 
 def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], add_persons: bool = True,
-                      n_process: int = 2) -> list[tuple[list[list], list[list[int]]]]:
+                      typed: bool = False, labelled_only: bool = False, n_process: int = 2) -> list[tuple[list[list], list[list]]]:
     """`spacy_on_passage` for each example. spaCy reads only the passages where it can change training:
-    those with a label (to mask their other entities) or, with `add_persons`, a first name (a person to
-    add); the rest stay without entities, which training skips (`skip_empty`), and cost spaCy nothing."""
+    those with a label (to mask their other entities) or, with `add_persons` and not `labelled_only`, a
+    first name (a person to add); the rest stay without entities, which training skips (`skip_empty`), and
+    cost spaCy nothing."""
     todo = [i for i, ex in enumerate(examples)
-            if ex["ner"] or (add_persons and not first_names.isdisjoint(ex["tokenized_text"]))]
+            if ex["ner"] or (add_persons and not labelled_only and not first_names.isdisjoint(ex["tokenized_text"]))]
     found = dict(zip(todo, spacy_entities(nlp, [examples[i] for i in todo], tag_map, 64, n_process)))
-    return [spacy_on_passage(ex, found[i], first_names, add_persons=add_persons) if i in found else ([], [])
+    return [spacy_on_passage(ex, found[i], first_names, add_persons=add_persons, typed=typed) if i in found else ([], [])
             for i, ex in enumerate(examples)]
 
 
