@@ -217,9 +217,13 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document
     surnames = {row[1] for league in ("players", "wnba_players") for row in python_literal(raw_dir / "nba" / "data.py", league)
                 if isinstance(row, list) and len(row) > 1}  # the basketball players' last names
     surnames |= set() if docs is None else surname_uses(docs, one_word, first_names)
+    nouns = {lemma.replace("_", " ").lower() for synset in synsets.values() for lemma in synset.lemmas}
     for name, entry in list(wn.items()) + list(iso_entries(raw_dir / "iso-codes").items()) + organisations:
         if entry.source in ("companies", "sports-teams") and (name in wn or name in names or name in surnames):
             dropped[f"{entry.source}: also a WordNet, ISO or surname"] += 1  # Everest, Amazon, Georgia, Eaton
+            continue
+        if entry.source == "sports-teams" and name in one_word and {name.lower()[:-1], name.lower()[:-3] + "y"} & nouns:
+            dropped["sports-teams: a WordNet noun's plural"] += 1  # the Grizzlies, the Valkyries: bears, myths
             continue
         if name in names:  # a WordNet place in ISO 3166-2: its subdivision type added (Ontario: province),
             # unless WordNet has a city there (Kyoto the city is no prefecture) or no place (the Loire, a river)
