@@ -626,11 +626,13 @@ def test_build_gazetteer_adds_subdivision_types_to_wordnet_places(raw):
 def test_build_gazetteer_drops_team_nicknames_that_are_plurals_of_wordnet_nouns(tmp_path):
     root = write_raw(tmp_path / "raw")
     teams = [[1, "BOS", "Celtics", 1946, "Boston", "Boston Celtics", "MA", []],
-             [2, "FID", "Fiddles", 1990, "Cremona", "Cremona Fiddles", "CR", []]]  # 'fiddle': a WordNet noun
+             [2, "FID", "Fiddles", 1990, "Cremona", "Cremona Fiddles", "CR", []],  # 'fiddle': a WordNet noun
+             [3, "VIO", "Violinx", 1991, "Parma", "Parma Violinx", "PA", []]]  # no plural, though 'violin' is a noun
     (root / "nba" / "data.py").write_text(f"players = []\n\nwnba_players = []\n\nteams = {teams!r}\n\nwnba_teams = []\n",
                                           encoding="utf-8")
     gaz, dropped, _ = build_gazetteer(root, Counter(), Counter())
     assert ("Celtics",) in gaz.entries and ("Cremona", "Fiddles") in gaz.entries and ("Fiddles",) not in gaz.entries
+    assert ("Violinx",) in gaz.entries
     assert dropped["sports-teams: a WordNet noun's plural"] == 1
 
 

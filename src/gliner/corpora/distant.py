@@ -222,7 +222,8 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document
         if entry.source in ("companies", "sports-teams") and (name in wn or name in names or name in surnames):
             dropped[f"{entry.source}: also a WordNet, ISO or surname"] += 1  # Everest, Amazon, Georgia, Eaton
             continue
-        if entry.source == "sports-teams" and name in one_word and {name.lower()[:-1], name.lower()[:-3] + "y"} & nouns:
+        singulars = {name.lower()[:-1], name.lower()[:-3] + "y"} if name.endswith("s") else set()
+        if entry.source == "sports-teams" and name in one_word and singulars & nouns:
             dropped["sports-teams: a WordNet noun's plural"] += 1  # the Grizzlies, the Valkyries: bears, myths
             continue
         if name in names:  # a WordNet place in ISO 3166-2: its subdivision type added (Ontario: province),
