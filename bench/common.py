@@ -17,22 +17,23 @@ SETTINGS = {
     # steps is ~0 and says nothing (the precision and extras sections run on the trained default model)
     "default": dict(
         sentences=64, batch_sizes=[1, 8, 32], repeats=2,  # inference on sentences: texts, batch sizes, turns (the first warms up)
+        batch1_sentences=32,  # batch 1 takes a text at a time: the first half of the sentences (the same ~25 words) time it
         long_docs=2, long_doc_words=2000, long_batch_sizes=[8], long_repeats=2,  # long documents (~5 s a turn; their ~14
         # windows make two batches of 8; texts/s barely moves with the batch size on documents this long)
         train_examples=2000, eval_examples=50, max_words=64,  # data (sentences of at most max_words words)
         steps=8, batch_size=8, turn_steps=4,  # training budget (parity and the replay need a few steps, not 20); per turn
-        replay_float64_steps=3,  # float32 replays part at rounding level after a few steps; float64 ones do not
+        replay_float64_steps=2,  # float32 replays part at rounding level after a few steps; float64 ones do not
         hidden_size=512, extras_batch_sizes=[32], compile=True, parity_texts=12,  # batch 8's speeds are step 5's
         long_doc_threshold=0.5,  # decoding threshold for the long document's entities
         seed=0,  # training data sample, initial checkpoint, training order (the evaluation sample is fixed)
         precision_examples=200, precision_f1_tolerance=0.5,  # precision check: sentences per set, F1 points that "hold"
-        step_parts_batches=6,  # batches per configuration when timing the bf16 training step part by part
+        step_parts_batches=4,  # batches per configuration when timing the bf16 training step part by part
         # ours / encoder on a randomly initialised encoder of the paper's size (deberta-v3-base: 12 x 768)
         wide_encoder=dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
         wide_sentences=16, wide_batch_sizes=[1, 8]),  # 16 sentences: batch 32 would be batch 16
     # `make test`: every part runs, on a tiny random BERT (its numbers mean nothing)
     "tiny": dict(
-        sentences=8, batch_sizes=[1, 8], repeats=1,
+        sentences=8, batch_sizes=[1, 8], repeats=1, batch1_sentences=4,
         long_docs=1, long_doc_words=800, long_batch_sizes=[8], long_repeats=2,
         train_examples=32, eval_examples=8, max_words=64,
         steps=2, batch_size=4, turn_steps=1, replay_float64_steps=2,

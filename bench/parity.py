@@ -11,7 +11,7 @@ from bench.accuracy import compare_entities
 from bench.refclient import ReferenceWorker
 from bench.sentences import LABELS
 
-PARITY_THRESHOLDS = [0.5, 0.3, 0.1]
+PARITY_THRESHOLDS = [0.5, 0.1]  # the default and a low one, where many more spans pass
 MODES = {"flat": dict(flat_ner=True, multi_label=False), "nested": dict(flat_ner=False, multi_label=False),
          "multi_label": dict(flat_ner=True, multi_label=True)}
 

@@ -123,32 +123,35 @@ def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
 
 
 def speed(models: dict, ref, texts: list[str], batch_sizes: list[int], repeats: int, encoders: tuple[str, ...],
-          forward_alone: bool) -> dict:
+          forward_alone: bool, batch1_texts: int | None = None) -> dict:
     """Texts/s of every contender at each batch size, in turns, beside the bare encoder of each precision in
     `encoders` (its own weights, on float32's batches) and, with forward_alone, float32's forward alone (no
     tokenising or decoding); with the MAC ceiling of ours / encoder (bench/flops.py) and the share of it each
-    precision reaches."""
-    def contenders(bs: int, batches: list[dict]) -> dict:
-        runs = end_to_end(models, ref, texts, bs)
-        runs.update({f"encoder_{name}": timed(lambda m=m: bare_encoder(m, batches))
-                     for name, m in models.items() if name in encoders})
-        if forward_alone:
-            runs["ours_forward"] = forward_contenders(models["fp32"], batches)["ours_forward"]
-        return runs
-
+    precision reaches. Batch 1 runs on the first `batch1_texts` texts where given (each row says how many)."""
     out = {}
-    for bs, tps, macs in in_turns(models["fp32"], texts, batch_sizes, repeats, contenders, "precision, "):
-        row = {f"{k}_texts_per_s": v for k, v in tps.items()}
-        if ref is not None:
-            row.update({f"{k}_vs_reference": tps[k] / tps["reference"] for k in models})
-        limit = row["mac_ceiling_vs_encoder"] = macs["ceiling_ours_vs_encoder"]
-        row["macs"] = macs
-        row["fp32_vs_encoder"] = tps["fp32"] / tps["encoder_fp32"]
-        if forward_alone:
-            row["ours_forward_vs_encoder"] = tps["ours_forward"] / tps["encoder_fp32"]
-        row.update({f"{k}_share_of_ceiling": tps[k] / tps[f"encoder_{k}"] / limit for k in models
-                    if f"encoder_{k}" in tps})
-        out[str(bs)] = row
+    for size in batch_sizes:
+        timed_texts = texts[:batch1_texts] if size == 1 and batch1_texts else texts
+
+        def contenders(bs: int, batches: list[dict]) -> dict:
+            runs = end_to_end(models, ref, timed_texts, bs)
+            runs.update({f"encoder_{name}": timed(lambda m=m: bare_encoder(m, batches))
+                         for name, m in models.items() if name in encoders})
+            if forward_alone:
+                runs["ours_forward"] = forward_contenders(models["fp32"], batches)["ours_forward"]
+            return runs
+
+        for bs, tps, macs in in_turns(models["fp32"], timed_texts, [size], repeats, contenders, "precision, "):
+            row = {"texts": len(timed_texts), **{f"{k}_texts_per_s": v for k, v in tps.items()}}
+            if ref is not None:
+                row.update({f"{k}_vs_reference": tps[k] / tps["reference"] for k in models})
+            limit = row["mac_ceiling_vs_encoder"] = macs["ceiling_ours_vs_encoder"]
+            row["macs"] = macs
+            row["fp32_vs_encoder"] = tps["fp32"] / tps["encoder_fp32"]
+            if forward_alone:
+                row["ours_forward_vs_encoder"] = tps["ours_forward"] / tps["encoder_fp32"]
+            row.update({f"{k}_share_of_ceiling": tps[k] / tps[f"encoder_{k}"] / limit for k in models
+                        if f"encoder_{k}" in tps})
+            out[str(bs)] = row
     return out
 
 
@@ -236,7 +239,7 @@ def precision_check(models: dict, info: dict, model_dir: Path, sets: dict[str, l
         ref.call("load", ckpt=str(model_dir))
     ours = tuple(k for k in models if not is_fast_gliner(k))
     result["speed_sentences"] = speed(models, ref, SENTENCES[: s["sentences"]], s["batch_sizes"], s["repeats"],
-                                      encoders=ours, forward_alone=True)
+                                      encoders=ours, forward_alone=True, batch1_texts=s.get("batch1_sentences"))
     docs = [long_document(s["long_doc_words"])[0]] * s["long_docs"]
     ours_only = {k: models[k] for k in ours}  # fast-gliner reads one window per text: it would cut them
     result["speed_long_documents"] = speed(ours_only, ref, docs, s["long_batch_sizes"], s["long_repeats"],

@@ -39,6 +39,14 @@ def main_speeds(r: dict, key: str) -> dict:
             for bs, v in r["precision"][key].items()}
 
 
+def texts_timed(speeds: dict) -> str:
+    """Which sentences each batch size of a speed table timed (rows from before the count was kept: all of them)."""
+    counts = {bs: v.get("texts") for bs, v in _by_batch(speeds)}
+    if len(set(counts.values())) < 2:
+        return ""
+    return " Sentences timed: " + ", ".join(f"the first {n} at batch {bs}" for bs, n in counts.items()) + "."
+
+
 def markdown(r: dict) -> str:
     """The benchmark as Markdown tables; every number comes from the JSON."""
     m = r["machine"]
@@ -57,13 +65,14 @@ def markdown(r: dict) -> str:
               "*ours / encoder*: end to end (`batch_predict_entities`: words, tokens, forward, decoding) against a "
               "bare encoder forward on the same tokenised prompt + text batches. *ours forward*: our whole forward "
               "on those batches. *MAC ceiling*: the encoder's share of the multiply-accumulates of our forward "
-              "(bench/flops.py), the best ratio any implementation could reach at the encoder's efficiency per MAC."]
+              "(bench/flops.py), the best ratio any implementation could reach at the encoder's efficiency per MAC."
+              + texts_timed(r["precision"]["speed_sentences"])]
     if "speed_wide_encoder" in r:
         w = r["speed_wide_encoder"]
         enc = w["encoder"]
         lines += ["", f"The same forward on a randomly initialised encoder of the paper's size ({enc['num_hidden_layers']} "
                   f"layers, {enc['hidden_size']} wide; GLiNER hidden size {w['hidden_size']}), on the first {w['texts']} of the "
-                  f"sentences (the MiniLM rows repeat the sentence table's, all {r['speed_inputs']['sentences']}):", ""]
+                  "sentences (the MiniLM rows repeat the sentence table's):", ""]
         rows = [(r["backbone"], main_speeds(r, "speed_sentences")), (f"random {enc['num_hidden_layers']} x {enc['hidden_size']}", w)]
         lines += _table(["encoder", "batch", "bare encoder texts/s", "ours forward texts/s", "ours forward / encoder",
                          "MAC ceiling"], "lrrrrr",

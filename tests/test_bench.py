@@ -40,6 +40,10 @@ def test_tiny_run_structure(tiny_run):
                 assert v[f"{name}_texts_per_s"] > 0
             assert 0 < v["mac_ceiling_vs_encoder"] < 1 and v["macs"]["gliner_layers"] > 0
             assert v["fp32_vs_encoder"] == v["fp32_texts_per_s"] / v["encoder_fp32_texts_per_s"]
+    s = r["settings"]  # batch 1, a text at a time, times the first sentences only; the others all of them
+    assert {bs: v["texts"] for bs, v in p["speed_sentences"].items()} == {
+        str(bs): s["batch1_sentences"] if bs == 1 else s["sentences"] for bs in s["batch_sizes"]}
+    assert f"the first {s['batch1_sentences']} at batch 1" in stdout
     wide = r["speed_wide_encoder"]
     assert wide["encoder"] == r["settings"]["wide_encoder"]
     for bs in r["settings"]["wide_batch_sizes"]:
@@ -134,12 +138,12 @@ def test_tiny_run_parity_both_directions(tiny_run):
         assert direction["max_span_score_diff"] < 1e-4
         assert direction["max_entity_score_diff"] < 1e-4
         assert direction["span_scores_compared"] > 1000
-        # not vacuous: every decoding mode decoded entities at two thresholds or more (a tiny model's
-        # scores cluster, so the highest threshold may keep none), and every run agreed
-        assert len(direction["runs"]) == 3 * len(PARITY_THRESHOLDS)
+        # not vacuous: every decoding mode decoded entities at the low threshold (a tiny model's scores
+        # cluster, so the default one may keep none), and every run agreed
+        assert len(PARITY_THRESHOLDS) >= 2 and len(direction["runs"]) == 3 * len(PARITY_THRESHOLDS)
         assert all(run["spans_equal"] is True for run in direction["runs"].values())
         for mode in ("flat", "nested", "multi_label"):
-            assert sum(direction["runs"][f"{mode}@{t}"]["entities"] > 0 for t in PARITY_THRESHOLDS) >= 2
+            assert direction["runs"][f"{mode}@{min(PARITY_THRESHOLDS)}"]["entities"] > 0
 
 
 @pytest.mark.slow
