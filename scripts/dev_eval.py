@@ -6,6 +6,8 @@ as one run to a choice file under reports/recipe/, which the report renders into
 MODEL_DIR is a saved model (e.g. models/main/model after `dvc repro train`). Each run of a choice is
 evaluated on the same dev sets at threshold 0.5 in `eval.dtype`, with the threshold sweep beside it;
 `--chosen` marks the run the recipe in params.yaml now uses. About a minute per model on 2 cores.
+Each run's per-sentence counts (tp, fp, fn at 0.5) go to <out-dir>/counts/<choice>.json, for
+scripts/dev_compare.py, which compares runs over seeds.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ def dev_metrics(model_dir: str, params_file: str = "params.yaml") -> dict:
     return {"dtype": dtype_name(model.dtype), "threshold": eval_params["threshold"],
             "datasets": {name: {"gold": m["micro"]["tp"] + m["micro"]["fn"], "micro": m["micro"],
                                 "sweep_f1": {t: s["f1"] for t, s in m["sweep"].items()}}
-                         for name, m in result["datasets"].items()}}
+                         for name, m in result["datasets"].items()},
+            "per_example": result["per_example"]}
+
+
+def counts_file(out_dir, choice: str) -> Path:
+    """Where a choice's per-sentence counts live: beside its record, out of the report's reports/recipe/*.json."""
+    return Path(out_dir) / "counts" / f"{choice}.json"
 
 
 def cpu_name() -> str:
@@ -53,9 +61,14 @@ def main() -> None:
     args = parser.parse_args()
     path = Path(args.out_dir) / f"{args.choice}.json"
     record = json.loads(path.read_text()) if path.exists() else {"choice": args.choice, "runs": {}}
-    record["runs"][args.run] = {**dev_metrics(args.model_dir, args.params), "cpu": cpu_name()}
+    metrics = dev_metrics(args.model_dir, args.params)
+    counts_path = counts_file(args.out_dir, args.choice)
+    counts = json.loads(counts_path.read_text()) if counts_path.exists() else {}
+    counts[args.run] = metrics.pop("per_example")
+    record["runs"][args.run] = {**metrics, "cpu": cpu_name()}
     if args.chosen:
         record["chosen"] = args.run
+    write_json(counts_path, counts)
     write_json(path, record)
     for name, m in record["runs"][args.run]["datasets"].items():
         print(f"{args.choice}={args.run} {name} ({m['gold']} gold): F1 {100 * m['micro']['f1']:.1f} "

@@ -139,6 +139,9 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     choice = json.loads((work / "reports" / "recipe" / "max_steps.json").read_text())
     assert choice["chosen"] == "4" and set(choice["runs"]["4"]["datasets"]) == {"dev_unseen_types_silver", "dev_heldout_silver"}
     assert all(m["gold"] > 0 for m in choice["runs"]["4"]["datasets"].values())
+    counts = json.loads((work / "reports" / "recipe" / "counts" / "max_steps.json").read_text())  # for dev_compare.py
+    assert {name: sum(c[0] + c[2] for c in rows) for name, rows in counts["4"].items()} == {
+        name: m["gold"] for name, m in choice["runs"]["4"]["datasets"].items()} and "per_example" not in choice["runs"]["4"]
     assert "**Recipe choice `max_steps`, made on the dev sets**" in readme and "| 4 (chosen) |" in readme
     assert "type dropping = True:" in readme and "paired bootstrap" in readme  # the generated reading
     assert (work / "reports" / "results.md").read_text() in readme

@@ -118,3 +118,41 @@ def test_study_frame_compare_and_reading(tmp_path, monkeypatch):
     text = reading("K", 12, comparisons)
     assert "`set_a`: K = 4: -100.0 points" in text and "a difference" in text
     assert "nothing to compare" in reading("K", 12, {})
+
+
+def load_script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dev_compare_pairs_seeds_and_applies_the_margin(tmp_path, capsys):
+    dev_compare = load_script("dev_compare")
+    right, half = [1, 0, 0], [1, 1, 0]  # one sentence's (tp, fp, fn): F1 1.0; and a false positive beside it
+    counts = {"recipe_s0": {"dev_a": [right] * 40, "dev_b": [right] * 20},
+              "recipe_s1": {"dev_a": [right] * 40, "dev_b": [right] * 20},
+              "other_s0": {"dev_a": [right] * 40, "dev_b": [right] * 19 + [half]},  # 20 tp, 1 fp: F1 40/41
+              "other_s1": {"dev_a": [half] * 40, "dev_b": [right] * 20}}  # 40 tp, 40 fp: F1 2/3 on dev_a
+    path = tmp_path / "counts" / "choice.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(counts))
+    out = ["choice", "--base", "recipe_s0", "recipe_s1", "--out-dir", str(tmp_path)]
+    result = dev_compare.main([*out, "--other", "other_s0", "other_s1"])
+    a, b = result["sets"]["dev_a"], result["sets"]["dev_b"]
+    assert a["gold"] == 40 and b["gold"] == 20
+    assert a["other_f1_seeds"] == pytest.approx([1.0, 2 / 3]) and a["diff"] == pytest.approx(-1 / 6)
+    assert b["diff"] == pytest.approx((40 / 41 - 1) / 2)
+    assert result["other_taken"] is False  # dev_a falls 16.7 points on average: beyond the 2-point margin
+    assert "rule (mean difference above -2 points on every dev set): not taken" in capsys.readouterr().out
+    assert json.loads((tmp_path / "compare" / "choice.json").read_text())["other_taken"] is False
+    # the same run on both sides differs by nothing, and is taken
+    assert dev_compare.main([*out, "--other", "recipe_s0", "recipe_s1"])["other_taken"] is True
+    with pytest.raises(SystemExit, match="no counts for run.*other_s2"):
+        dev_compare.main([*out, "--other", "other_s0", "other_s2"])
+    with pytest.raises(SystemExit, match="pair by seed"):
+        dev_compare.main([*out, "--other", "other_s0"])
