@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from gliner.atomic import write_json
 from gliner.studies import f1, paired_bootstrap
+
+sys.path.insert(0, str(Path(__file__).parent))  # dev_eval.py beside this script, which writes the counts read here
+from dev_eval import counts_file  # noqa: E402
 
 
 def side_counts(counts: dict, runs: list[str], path: Path) -> dict[str, np.ndarray]:
@@ -52,7 +56,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--margin", type=float, default=2.0, help="F1 points the mean difference may fall (default 2)")
     parser.add_argument("--out-dir", default="reports/recipe")
     args = parser.parse_args(argv)
-    path = Path(args.out_dir) / "counts" / f"{args.choice}.json"
+    path = counts_file(args.out_dir, args.choice)
     if not path.exists():
         raise SystemExit(f"{path}: no per-sentence counts (run scripts/dev_eval.py ... --choice {args.choice} first)")
     result = compare(json.loads(path.read_text()), args.base, args.other, args.margin, path)
