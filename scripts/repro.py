@@ -10,7 +10,8 @@ table renders it). PASSIVE slows a process that runs alone, so only stages start
 Each stage still runs through `dvc repro --single-item` (skipped when up to date, recorded in dvc.lock): DVC
 releases its lock while a stage's command runs. Stages whose results include their own speed (train's minutes,
 k_sweep's texts/s, the benchmark) and the report run alone. After each stage that ran, the run's wall time and
-which stages ran beside which go to reports/timings/repro_run.json, for the report's time table.
+which stages ran beside which go to reports/timings/repro_run.json, for the report's time table; a run that
+resumes an interrupted one (none of its stages again) adds to that record rather than replacing it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ def last_seconds(path: Path | None) -> float | None:
         return float(json.loads(path.read_text())["wall_s"])
     except (AttributeError, OSError, ValueError, KeyError):
         return None
+
+
+def resumed(previous: dict | None, rerun: set[str]) -> dict | None:
+    """The previous run's record where this run carries it on (an interrupted `make repro` resumed): it did not
+    finish, none of its stages ran again and every timed one still shows that run's time. Otherwise None: the
+    record starts afresh (a record from before runs said whether they finished counts as finished)."""
+    if not previous or previous.get("finished", True) or rerun & set(previous["stages"]):
+        return None
+    if any(s["timing_file"] and last_seconds(REPO / s["timing_file"]) != s["timing_wall_s"] for s in previous["stages"].values()):
+        return None
+    return previous
 
 
 def chain_seconds(names: list[str], upstream: dict[str, set[str]], seconds: dict[str, float]) -> dict[str, float]:
@@ -138,6 +150,7 @@ def main(argv=None) -> int:
     running: dict[str, tuple[subprocess.Popen, float, bool]] = {}
     ran: dict[str, dict] = {}  # stages that ran a command (not skipped as up to date): start, end, PASSIVE
     before = {n: last_seconds(t) for n, t in timing.items()}  # each stage's time in its previous run (None: none)
+    previous = json.loads(RECORD.read_text()) if RECORD.exists() else None  # the record an interrupted run left
     t0 = time.time()
 
     def say(message: str) -> None:
@@ -153,9 +166,11 @@ def main(argv=None) -> int:
                       "timing_file": r["timing_file"], "timing_wall_s": last_seconds(timing.get(n)),
                       "previous_wall_s": before.get(n)}
                   for n, r in ran.items() if n != "report"}
-        if stages:
-            write_json(RECORD, {"wall_s": round(max(r["end"] for r in ran.values()) - t0, 1),
-                                "side_by_side": SIDE_BY_SIDE, "stages": stages})
+        if stages:  # a resumed run adds to the record it carries on: its stages, and its wall time to this one's
+            earlier = resumed(previous, set(ran)) or {"wall_s": 0.0, "stages": {}, "invocations": 0}
+            write_json(RECORD, {"wall_s": round(earlier["wall_s"] + max(r["end"] for r in ran.values()) - t0, 1),
+                                "invocations": earlier.get("invocations", 1) + 1, "finished": False, "side_by_side": SIDE_BY_SIDE,
+                                "stages": {**earlier["stages"], **stages}})
 
     def start(name: str, beside: bool) -> None:
         env = {**os.environ, **({"OMP_WAIT_POLICY": "PASSIVE"} if beside else {}),  # this venv first: dvc, papermill's kernels
@@ -189,6 +204,8 @@ def main(argv=None) -> int:
             time.sleep(1)
 
     failed = schedule(names, upstream, priority, start, wait)
+    if not failed and any(n != "report" for n in ran):  # the next run starts a record of its own
+        write_json(RECORD, {**json.loads(RECORD.read_text()), "finished": True})
     say(("FAILED: " + ", ".join(failed) if failed else f"finished: {len(ran)} stages ran")
         + f", {(time.time() - t0) / 60:.1f} min")
     return 1 if failed else 0

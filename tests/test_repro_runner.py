@@ -97,6 +97,21 @@ def test_a_timed_study_waits_while_the_long_chain_runs_beside_the_others():
     assert span["k_sweep@1"][0] >= ev1  # the alone-stage did not hold a core idle beside evaluate
 
 
+def test_a_resumed_run_carries_the_interrupted_record_only_while_it_still_holds(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "REPO", tmp_path)
+    (tmp_path / "train.json").write_text('{"wall_s": 1500.0}')
+    previous = {"wall_s": 1600.0, "invocations": 1, "finished": False, "stages": {
+        "prepare_data": {"timing_file": None, "timing_wall_s": None},
+        "train": {"timing_file": "train.json", "timing_wall_s": 1500.0}}}
+    assert runner.resumed(previous, {"evaluate"}) is previous  # the interrupted run's next stage: carried on
+    assert runner.resumed(previous, {"evaluate", "train"}) is None  # one of its stages ran again: afresh
+    assert runner.resumed(None, {"evaluate"}) is None
+    assert runner.resumed({**previous, "finished": True}, {"evaluate"}) is None  # a finished run is not resumed
+    assert runner.resumed({k: v for k, v in previous.items() if k != "finished"}, {"evaluate"}) is None  # older records
+    (tmp_path / "train.json").write_text('{"wall_s": 1400.0}')  # train re-run since, outside the runner
+    assert runner.resumed(previous, {"evaluate"}) is None
+
+
 def test_side_by_side_reports_throughput_and_whether_the_losses_agree(tmp_path, monkeypatch):
     from bench import side_by_side
 
