@@ -22,7 +22,7 @@ from gliner.corpora.distant import kb_corpus, read_first_names
 from gliner.corpora.offline import split_of
 from gliner.corpora.silver import spacy_on_passages
 from gliner.data import load_label_map
-from gliner.params import PREPARE_DEFAULTS as DEFAULTS
+from gliner.params import PREPARE_DEFAULTS as DEFAULTS, stage_params
 
 SAMPLE = 220
 ROUND = 6  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
@@ -42,10 +42,13 @@ for doc, ex, sources in passages:
         spans.setdefault((s, e, source), []).append(t)
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
-# the persons spaCy adds with spacy_on_passages: persons (gliner.corpora.silver.spacy_on_passage)
+# the persons spaCy adds (gliner.corpora.silver.spacy_on_passage): as the recipe's spacy_on_passages adds them where
+# it adds any (labelled_persons: in labelled passages only), else as `persons` would
+labelled_only = stage_params("prepare")["spacy_on_passages"] == "labelled_persons"
 train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"]
 nlp = spacy.load(DEFAULTS["spacy_model"])
-for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir))):
+for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir),
+                                                   typed=labelled_only, labelled_only=labelled_only)):
     by_source.setdefault("spacy-person", []).extend((ex, s, e, [t]) for s, e, t in added)
 for source, mentions in sorted(by_source.items()):
     path = out_dir / f"{source}.jsonl"
