@@ -169,7 +169,7 @@ def main(argv=None) -> int:
         if stages:  # a resumed run adds to the record it carries on: its stages, and its wall time to this one's
             earlier = resumed(previous, set(ran)) or {"wall_s": 0.0, "stages": {}, "invocations": 0}
             write_json(RECORD, {"wall_s": round(earlier["wall_s"] + max(r["end"] for r in ran.values()) - t0, 1),
-                                "invocations": earlier.get("invocations", 1) + 1, "finished": False, "side_by_side": SIDE_BY_SIDE,
+                                "invocations": earlier["invocations"] + 1, "finished": False, "side_by_side": SIDE_BY_SIDE,
                                 "stages": {**earlier["stages"], **stages}})
 
     def start(name: str, beside: bool) -> None:
