@@ -64,6 +64,20 @@ def last_seconds(path: Path | None) -> float | None:
         return None
 
 
+def expected_seconds(path: Path | None) -> float:
+    """A stage's wall time for the order: its last run's, else the committed run's (a stage interrupted while
+    it ran has lost its timing file: DVC removes a stage's outputs before it runs), else a minute."""
+    seconds = last_seconds(path)
+    if seconds is None and path is not None:
+        committed = subprocess.run(["git", "show", f"HEAD:{path.relative_to(REPO).as_posix()}"], cwd=REPO,
+                                   capture_output=True, text=True)
+        try:
+            seconds = float(json.loads(committed.stdout)["wall_s"]) if committed.returncode == 0 else None
+        except (ValueError, KeyError, TypeError):
+            seconds = None
+    return seconds or 60.0
+
+
 def resumed(previous: dict | None, rerun: set[str]) -> dict | None:
     """The previous run's record where this run carries it on (an interrupted `make repro` resumed): it did not
     finish, none of its stages ran again and every timed one still shows that run's time. Otherwise None: the
@@ -144,8 +158,8 @@ def main(argv=None) -> int:
             parser.error(f"no stage matches {', '.join(unknown)} (stages: {', '.join(names)})")
         names = [n for n in names if any(fnmatch.fnmatchcase(n, t) for t in args.targets)]
         upstream = {n: upstream[n] & set(names) for n in names}  # the others are taken as up to date
-    # the order: longest chains first, a stage never timed counted as a minute
-    priority = chain_seconds(names, upstream, {n: last_seconds(timing.get(n)) or 60.0 for n in names})
+    # the order: longest chains first
+    priority = chain_seconds(names, upstream, {n: expected_seconds(timing.get(n)) for n in names})
     LOGS.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float, bool]] = {}
     ran: dict[str, dict] = {}  # stages that ran a command (not skipped as up to date): start, end, PASSIVE

@@ -1,6 +1,7 @@
 """scripts/repro.py, `make repro`'s stage runner: the order it starts stages in, on a simulated clock."""
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,6 +111,24 @@ def test_a_resumed_run_carries_the_interrupted_record_only_while_it_still_holds(
     assert runner.resumed({k: v for k, v in previous.items() if k != "finished"}, {"evaluate"}) is None  # older records
     (tmp_path / "train.json").write_text('{"wall_s": 1400.0}')  # train re-run since, outside the runner
     assert runner.resumed(previous, {"evaluate"}) is None
+
+
+def test_a_stage_interrupted_mid_run_keeps_its_committed_time_for_the_order(tmp_path, monkeypatch):
+    """zero_shot_eval killed while it ran loses its timing file; counted as a minute it went last, and a
+    'more urgent' k_sweep kept multilingual from running beside it for an hour."""
+    monkeypatch.setattr(runner, "REPO", tmp_path)
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "eval.json").write_text('{"wall_s": 3600.0}')
+    git("add", "eval.json")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "timed")
+    assert runner.expected_seconds(tmp_path / "eval.json") == 3600.0
+    (tmp_path / "eval.json").write_text('{"wall_s": 3000.0}')  # the last run's own time comes first
+    assert runner.expected_seconds(tmp_path / "eval.json") == 3000.0
+    (tmp_path / "eval.json").unlink()  # removed by DVC as the stage started, then the run was killed
+    assert runner.expected_seconds(tmp_path / "eval.json") == 3600.0
+    assert runner.expected_seconds(tmp_path / "never.json") == 60.0  # never timed, nor committed
+    assert runner.expected_seconds(None) == 60.0  # a stage without a timing file
 
 
 def test_side_by_side_reports_throughput_and_whether_the_losses_agree(tmp_path, monkeypatch):
