@@ -20,7 +20,7 @@ import spacy
 
 from gliner.corpora.distant import kb_corpus, read_first_names
 from gliner.corpora.offline import split_of
-from gliner.corpora.silver import spacy_on_passages
+from gliner.corpora.silver import SPACY_ON_PASSAGES, spacy_on_passages
 from gliner.data import load_label_map
 from gliner.params import PREPARE_DEFAULTS as DEFAULTS, stage_params
 
@@ -43,12 +43,12 @@ for doc, ex, sources in passages:
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
 # the persons spaCy adds (gliner.corpora.silver.spacy_on_passage): as the recipe's spacy_on_passages adds them where
-# it adds any (labelled_persons: in labelled passages only), else as `persons` would
-labelled_only = stage_params("prepare")["spacy_on_passages"] == "labelled_persons"
+# it adds any, else as `persons` would
+mode = stage_params("prepare")["spacy_on_passages"]
+mode = mode if mode and SPACY_ON_PASSAGES[mode]["add_persons"] else "persons"
 train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"]
 nlp = spacy.load(DEFAULTS["spacy_model"])
-for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir),
-                                                   typed=labelled_only, labelled_only=labelled_only)):
+for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir), mode)):
     by_source.setdefault("spacy-person", []).extend((ex, s, e, [t]) for s, e, t in added)
 for source, mentions in sorted(by_source.items()):
     path = out_dir / f"{source}.jsonl"

@@ -935,13 +935,13 @@ def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):
     passages = [{"id": "labelled", "tokenized_text": "Danny Thomas left on Monday".split(), "ner": [[2, 2, "verb"]]},
                 {"id": "first name", "tokenized_text": "Danny Thomas left on Monday".split(), "ner": []},
                 {"id": "neither", "tokenized_text": "The weather turned on Monday".split(), "ner": []}]
-    out = silver.spacy_on_passages(None, passages, {}, {"Danny"})
+    out = silver.spacy_on_passages(None, passages, {}, {"Danny"}, "persons")
     assert read == ["labelled", "first name"]
     assert out == [([[0, 1, "person"]], [[3, 3]]), ([[0, 1, "person"]], [[3, 3]]), ([], [])]
     read.clear()  # without persons to add, only the labelled passages can change
-    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, add_persons=False) == [([], [[0, 1], [3, 3]]), ([], []), ([], [])]
+    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, "mask") == [([], [[0, 1], [3, 3]]), ([], []), ([], [])]
     assert read == ["labelled"]
     read.clear()  # labelled_persons: persons only where a label is, the rest masked for spaCy's type
-    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, typed=True, labelled_only=True) == [
+    assert silver.spacy_on_passages(None, passages, {}, {"Danny"}, "labelled_persons") == [
         ([[0, 1, "person"]], [[3, 3, "date"]]), ([], []), ([], [])]
     assert read == ["labelled"]

@@ -256,9 +256,12 @@ def check_prepare(params: dict, where: str = "prepare") -> dict:
     if bad or len(set(withheld)) != len(withheld) or len(withheld) >= len(types):
         raise ValueError(f"{where}.withheld_types: {bad[0]!r} is not one of the silver types ({', '.join(types)})"
                          if bad else f"{where}.withheld_types: must list distinct types and leave some to train on")
-    if P["spacy_on_passages"] not in (None, "mask", "mask_type", "persons", "labelled_persons"):
-        raise ValueError(f"{where}.spacy_on_passages: must be null, mask, mask_type, persons or labelled_persons, "
-                         f"got {P['spacy_on_passages']!r}")
+    from .corpora.silver import SPACY_ON_PASSAGES
+
+    mode = P["spacy_on_passages"]
+    if mode is not None and (not isinstance(mode, str) or mode not in SPACY_ON_PASSAGES):
+        raise ValueError(f"{where}.spacy_on_passages: must be null, {', '.join(list(SPACY_ON_PASSAGES)[:-1])} or "
+                         f"{list(SPACY_ON_PASSAGES)[-1]}, got {mode!r}")
     if not isinstance(P["spacy_model"], str) or not P["spacy_model"]:
         raise ValueError(f"{where}.spacy_model: must be the name of an installed spaCy pipeline")
     return {**P, "withheld_types": list(withheld), "withheld_kb_types": list(kb)}

@@ -231,8 +231,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
     train_passages = [ex for (_, ex, _), split in zip(passages, splits) if split == "train"]
     from_spacy_counts = Counter()
     from_spacy = dict(zip((ex["id"] for ex in train_passages), spacy_on_passages(
-        nlp, train_passages, tag_map, read_first_names(raw_dir), P["spacy_on_passages"] in ("persons", "labelled_persons"),
-        typed=P["spacy_on_passages"] in ("mask_type", "labelled_persons"), labelled_only=P["spacy_on_passages"] == "labelled_persons")
+        nlp, train_passages, tag_map, read_first_names(raw_dir), P["spacy_on_passages"])
         if P["spacy_on_passages"] and train_passages else []))
     for (doc, ex, sources), split in zip(passages, splits):
         spans = {}

@@ -105,16 +105,25 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     return added, masked
 
 
-def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], add_persons: bool = True,
-                      typed: bool = False, labelled_only: bool = False, n_process: int = 2) -> list[tuple[list[list], list[list]]]:
-    """`spacy_on_passage` for each example. spaCy reads only the passages where it can change training:
-    those with a label (to mask their other entities) or, with `add_persons` and not `labelled_only`, a
-    first name (a person to add); the rest stay without entities, which training skips (`skip_empty`), and
-    cost spaCy nothing."""
-    todo = [i for i, ex in enumerate(examples)
-            if ex["ner"] or (add_persons and not labelled_only and not first_names.isdisjoint(ex["tokenized_text"]))]
+SPACY_ON_PASSAGES = {  # prepare.spacy_on_passages: what each mode does (README, "Silent negatives")
+    "mask": dict(add_persons=False, typed=False, labelled_only=False),           # every unlabelled entity out of the loss
+    "mask_type": dict(add_persons=False, typed=True, labelled_only=False),       # out for spaCy's type only
+    "persons": dict(add_persons=True, typed=False, labelled_only=False),         # confirmed persons labelled, the rest masked
+    "labelled_persons": dict(add_persons=True, typed=True, labelled_only=True),  # persons where a label is; mask_type's mask
+}
+
+
+def spacy_on_passages(nlp, examples: list[dict], tag_map: dict, first_names: set[str], mode: str,
+                      n_process: int = 2) -> list[tuple[list[list], list[list]]]:
+    """`spacy_on_passage` for each example, as `mode` (a key of SPACY_ON_PASSAGES) says. spaCy reads only
+    the passages where it can change training: those with a label (to mask their other entities) or, where
+    the mode adds persons outside labelled passages, a first name (a person to add); the rest stay without
+    entities, which training skips (`skip_empty`), and cost spaCy nothing."""
+    flags = SPACY_ON_PASSAGES[mode]
+    todo = [i for i, ex in enumerate(examples) if ex["ner"] or (
+        flags["add_persons"] and not flags["labelled_only"] and not first_names.isdisjoint(ex["tokenized_text"]))]
     found = dict(zip(todo, spacy_entities(nlp, [examples[i] for i in todo], tag_map, 64, n_process)))
-    return [spacy_on_passage(ex, found[i], first_names, add_persons=add_persons, typed=typed) if i in found else ([], [])
+    return [spacy_on_passage(ex, found[i], first_names, add_persons=flags["add_persons"], typed=flags["typed"]) if i in found else ([], [])
             for i, ex in enumerate(examples)]
 
 
