@@ -684,6 +684,8 @@ def test_kb_corpus_documents_and_counts(built):
 
 
 def test_kb_corpus_exact_spans(built):
+    from gliner.processing import split_words
+
     out, _ = built
     got = {doc_id: [] for doc_id in EXPECTED}
     for doc, example, sources in out:
@@ -698,10 +700,13 @@ def test_kb_corpus_exact_spans(built):
         for (start, end), (labels, source) in spans.items():
             got[doc.id].append((" ".join(tokens[start:end + 1]), tuple(labels), source))
     assert got == EXPECTED
-    # the passages are the documents' sentences, in order
+    # the passages are the documents' sentences, in order, and each passage knows the word each one starts at
     for doc in {d.id: d for d, _, _ in out}.values():
         texts = [e["text"] for d, e, _ in out if d.id == doc.id]
         assert " ".join(texts) == " ".join(doc.sentences)
+        firsts = [e["tokenized_text"][start] for d, e, _ in out if d.id == doc.id for start in [0, *e["sentence_starts"]]]
+        assert firsts == [split_words(sentence)[0][0] for sentence in doc.sentences], doc.id
+    assert any(e["sentence_starts"] for _, e, _ in out)
     # exact indices in one passage
     example = next(e for _, e, _ in out if "Wolfgang" in e["tokenized_text"])
     i = example["tokenized_text"].index("Wolfgang")
@@ -920,6 +925,10 @@ def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
         [], [[1, 2], [4, 4], [6, 6], [9, 11], [13, 14], [0, 0]])
     assert spacy_on_passage(example, found, {"Danny"}, add_persons=False, typed=True) == (  # "mask_type": spaCy's type only
         [], [[1, 2, "person"], [4, 4, "person"], [6, 6, "work of art"], [9, 11, "facility"], [13, 14, "person"], [0, 0, "date"]])
+    # a person that runs into the next sentence (an nlp-corpus passage joins unrelated lines) is masked, not added
+    run_on = {**example, "sentence_starts": [2, 14]}  # "Thomas and ..." and "Paris ." start sentences
+    assert spacy_on_passage(run_on, found, {"Danny", "Miriam", "Mr"}) == ([[4, 4, "person"]], [[1, 2], *masked])
+    assert spacy_on_passage({**example, "sentence_starts": [1]}, found, {"Danny", "Miriam", "Mr"})[0] == added  # a name may start one
 
 
 def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):

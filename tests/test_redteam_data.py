@@ -796,7 +796,7 @@ def test_spacy_results_stay_with_their_passage_when_one_before_is_dropped(tmp_pa
         starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
         return (SimpleNamespace(id=doc_id, source="brown", genre="news"),
                 {"tokenized_text": words, "ner": ner, "text": text, "offsets": [[s, s + len(w)] for s, w in zip(starts, words)],
-                 "id": f"{doc_id}#0"}, ["wordnet-instance"] * len(ner))
+                 "id": f"{doc_id}#0", "sentence_starts": []}, ["wordnet-instance"] * len(ner))
 
     passages = [passage(ids[0], "Danny Thomas hummed the composer Mozart", [[5, 5, "composer"]]),  # withheld: dropped
                 passage(ids[1], "Miriam met Zorblax in Boston", [[4, 4, "city"]])]

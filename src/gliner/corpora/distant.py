@@ -243,18 +243,20 @@ def build_gazetteer(raw_dir, counts: Counter, tags: Counter, docs: list[Document
 
 # ----------------------------------------------------------------------------------- labelling
 def label_passage(passage_id: str, sentences: list[str], gazetteer: Gazetteer) -> tuple[dict, list[str]]:
-    """One span-format example with every type of every match (a span may carry several), and the
-    knowledge-base source of each span."""
+    """One span-format example with every type of every match (a span may carry several), the word where
+    each sentence after the first starts, and the knowledge-base source of each span."""
     text = " ".join(sentences)
     words = split_words(text)
     tokens = [w for w, _, _ in words]
+    sentence_chars = [sum(len(sentence) + 1 for sentence in sentences[:i]) for i in range(1, len(sentences))]
+    sentence_starts = [next((i for i, (_, char, _) in enumerate(words) if char >= c), len(words)) for c in sentence_chars]
     ner, sources = [], []
     for start, end, entry in gazetteer.match(tokens):
         for t in entry.types:
             ner.append([start, end, t])
             sources.append(entry.source)
     return {"tokenized_text": tokens, "ner": ner, "text": text, "offsets": [[s, e] for _, s, e in words],
-            "id": passage_id}, sources
+            "id": passage_id, "sentence_starts": sentence_starts}, sources
 
 
 def word_counts(docs: list[Document]) -> Counter:

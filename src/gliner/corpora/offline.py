@@ -240,6 +240,7 @@ def prepare_offline_corpora(raw_dir="data", out_dir="prepared", *, check_raw=Tru
             labelled.setdefault((ex["id"], start, end), []).append(t)
         kb_docs[split].add(doc.id)
         row = {**ex, "lang": "en", "source": f"silver:kb:{doc.source}", "genre": doc.genre, "split": split, "silver": True}
+        row.pop("sentence_starts")  # spaCy's alone (spacy_on_passage)
         if split == "train":
             if any(t in withheld for *_, t in ex["ner"]):
                 counts["kb training passages dropped: a withheld type"] += 1

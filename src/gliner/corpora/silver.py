@@ -89,15 +89,18 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     [start, end, "person"] (with `add_persons`), and every other entity it finds that the knowledge bases left
     unlabelled, as [start, end] to leave out of the loss, or with `typed` as [start, end, its type] to leave
     out for that type only (a negative for every other). Without either, a name the knowledge bases do not
-    know is a negative for every type the passage is prompted with (README, "Silent negatives")."""
+    know is a negative for every type the passage is prompted with (README, "Silent negatives"). A person
+    that runs over one of the passage's `sentence_starts` is never added: spaCy reads the passage as one
+    text, and an nlp-corpus passage joins unrelated lines (Ellen Plummer | Bharti in talks with ...)."""
     labelled = {(s, e) for s, e, _ in example["ner"]}
     covered = {i for s, e in labelled for i in range(s, e + 1)}
+    starts = set(example.get("sentence_starts", ()))
     words = example["tokenized_text"]
     added, masked = [], []
     for s, e, label in found:
         if (s, e) in labelled or e - s >= max_width:  # the knowledge base's label stands; wider spans are never scored
             continue
-        if (add_persons and label == "person" and not covered & set(range(s, e + 1))
+        if (add_persons and label == "person" and not covered & set(range(s, e + 1)) and not starts & set(range(s + 1, e + 1))
                 and named_person(words[s:e + 1], first_names, words[max(0, s - 2):s], words[e + 1:e + 3])):
             added.append([s, e, "person"])
         elif (cell := [s, e, label] if typed else [s, e]) not in masked:
