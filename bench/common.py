@@ -17,7 +17,7 @@ SETTINGS = {
     # steps is ~0 and says nothing (the precision and extras sections run on the trained default model)
     "default": dict(
         sentences=64, batch_sizes=[1, 8, 32], repeats=2,  # inference on sentences: texts, batch sizes, turns (the first warms up)
-        batch1_sentences=32,  # batch 1 takes a text at a time: the first half of the sentences (the same ~25 words) time it
+        batch1_sentences=32,  # batch 1 takes a text at a time: the first half of the sentences (the same ~27 words) time it
         long_docs=2, long_doc_words=2000, long_batch_sizes=[8], long_repeats=2,  # long documents (~5 s a turn; their ~14
         # windows make two batches of 8; texts/s barely moves with the batch size on documents this long)
         train_examples=2000, eval_examples=50, max_words=64,  # data (sentences of at most max_words words)
