@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import gliner
-from gliner.corpora.distant import Gazetteer, build_gazetteer, familiar_names, kb_corpus, label_precision, name_filter
+from gliner.corpora.distant import Gazetteer, build_gazetteer, familiar_names, judged_rounds, kb_corpus, label_precision, name_filter
 from gliner.corpora.text_sources import (Document, brown_documents, email_body, email_documents, nlp_corpus_documents,
                                          passages, read_blocklist, shingles, split_sentences)
 from gliner.corpora.wordnet import Entry, iso_entries, other_pos_lemmas, read_wordnet, wordnet_entries
@@ -751,6 +751,17 @@ def test_label_precision(tmp_path):
         "wordnet-concept": {"judged": 1, "judged_correct": 1, "still_labelled": 0, "correct": 0, "precision": None},
         "wordnet-instance": {"judged": 4, "judged_correct": 2, "still_labelled": 2, "correct": 1, "precision": 0.5},
     }
+    # earlier rounds (chose filters): listed by the report in round order, never counted as precision
+    for name, judgments in (("round10", ["wrong"]), ("round2", ["correct", "wrong", "correct"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "wordnet-instance.jsonl").write_text("".join(
+            row("brown/ca01#0", [9, 9], city, j) + "\n" for j in judgments), encoding="utf-8")
+    assert label_precision(tmp_path, labelled)["wordnet-instance"]["judged"] == 4
+    assert judged_rounds(tmp_path) == [
+        {"round": "round2", "source": "wordnet-instance", "judged": 3, "correct": 2},
+        {"round": "round10", "source": "wordnet-instance", "judged": 1, "correct": 0},
+        {"round": "current", "source": "wordnet-concept", "judged": 1, "correct": 1},
+        {"round": "current", "source": "wordnet-instance", "judged": 4, "correct": 2}]
     path = tmp_path / "wordnet-concept.jsonl"
     path.write_text(row("x/y#0", [0, 0], ["violin"], "correct") + "\n" + row("x/y#0", [1, 1], [], "maybe"))
     with pytest.raises(ValueError, match=at(path, 2) + " judgment must be 'correct' or 'wrong'"):
@@ -758,6 +769,8 @@ def test_label_precision(tmp_path):
     path.write_text('{"id": "x/y#0"}\n')
     with pytest.raises(ValueError, match=at(path, 1) + " not a judged mention"):
         label_precision(tmp_path, labelled)
+    with pytest.raises(ValueError, match=at(path, 1) + " not a judged mention"):
+        judged_rounds(tmp_path)
 
 
 # ----------------------------------------------------------------------------------- bad source files

@@ -113,6 +113,7 @@ def test_tiny_pipeline_runs_end_to_end(tmp_path):
     assert seeds["datasets"]["wnut16_gold"]["f1_seeds"][0] == zero_shot["trained"]["datasets"]["wnut16_gold"]["micro"]["f1"]
     assert all(len(m["f1_seeds"]) == 3 and m["gold"] > 0 for m in seeds["datasets"].values())
     assert len(seeds["wnut16_gold_types_above_10pct"]) == 3
+    assert "| current | spacy-person |" in (work / "reports" / "results.md").read_text()  # every judged round, rendered
     data = json.loads((metrics / "data.json").read_text())
     assert data["train_silver"]["distinct_types"] > 11 and data["train_silver"]["label_precision"]["wordnet-concept"]["judged"] >= 200
     count = json.loads((metrics / "type_count" / "types11.json").read_text())

@@ -294,26 +294,43 @@ def kb_corpus(raw_dir, passage_max_words: int = 80) -> tuple[list[tuple[Document
     return out, counts
 
 
+def read_judged(path) -> list[tuple[tuple[str, int, int], list[str], bool]]:
+    """A hand-judged sample (`scripts/sample_mentions.py` draws it) as (passage id, start, end), the types
+    it was judged with, and whether it was right; a row that is not a judged mention fails naming its line."""
+    rows = []
+    for number, line in text_lines(path):
+        try:
+            row = json.loads(line)
+            key, judgment, types = (row["id"], *row["span"]), row["judgment"], row["types"]
+            hash(key)  # a span of [start, end] integers, not nested lists
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            fail_at(path, number, f"not a judged mention ({type(e).__name__}: {e})")
+        if judgment not in ("correct", "wrong"):
+            fail_at(path, number, f"judgment must be 'correct' or 'wrong', got {judgment!r}")
+        rows.append((key, types, judgment == "correct"))
+    return rows
+
+
 def label_precision(judged_dir, labelled: dict[tuple[str, int, int], list[str]]) -> dict:
-    """Precision of the distant labels per source, from the hand-judged samples in `judged_dir`
-    (`scripts/sample_mentions.py` draws them). Only the judged mentions that the current labeller
-    still produces with the same types count, so a filter added after judging is measured on the
-    mentions it kept; `judged` and `still_labelled` say how many that leaves."""
+    """Precision of the distant labels per source, from the hand-judged samples in `judged_dir`. Only the
+    judged mentions that the current labeller still produces with the same types count, so a filter added
+    after judging is measured on the mentions it kept; `judged` and `still_labelled` say how many that leaves."""
     out = {}
     for path in sorted(Path(judged_dir).glob("*.jsonl")):
-        rows = []
-        for number, line in text_lines(path):
-            try:
-                row = json.loads(line)
-                key, judgment, types = (row["id"], *row["span"]), row["judgment"], row["types"]
-                hash(key)  # a span of [start, end] integers, not nested lists
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                fail_at(path, number, f"not a judged mention ({type(e).__name__}: {e})")
-            if judgment not in ("correct", "wrong"):
-                fail_at(path, number, f"judgment must be 'correct' or 'wrong', got {judgment!r}")
-            rows.append((labelled.get(key) == types, judgment == "correct"))
+        rows = [(labelled.get(key) == types, correct) for key, types, correct in read_judged(path)]
         kept = [correct for still, correct in rows if still]
         out[path.stem] = {"judged": len(rows), "judged_correct": sum(c for _, c in rows),
                           "still_labelled": len(kept), "correct": sum(kept),
                           "precision": sum(kept) / len(kept) if kept else None}
     return out
+
+
+def judged_rounds(judged_dir) -> list[dict]:
+    """Every hand-judged sample in `judged_dir`: the earlier rounds (`roundN/`, which chose filters and so are
+    no longer counted) in order, then the current ones (`label_precision` reads those), each with its size
+    and how many were right, for the report."""
+    judged_dir = Path(judged_dir)
+    earlier = sorted(judged_dir.glob("round*/*.jsonl"), key=lambda p: (int(p.parent.name.removeprefix("round")), p.stem))
+    return [{"round": p.parent.name if p.parent != judged_dir else "current", "source": p.stem,
+             "judged": len(rows), "correct": sum(correct for *_, correct in rows)}
+            for p in earlier + sorted(judged_dir.glob("*.jsonl")) for rows in [read_judged(p)]]
