@@ -163,6 +163,7 @@ def main(argv=None) -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float, bool]] = {}
     ran: dict[str, dict] = {}  # stages that ran a command (not skipped as up to date): start, end, PASSIVE
+    done: set[str] = set()  # stages that ran or were up to date, without failing
     before = {n: last_seconds(t) for n, t in timing.items()}  # each stage's time in its previous run (None: none)
     previous = json.loads(RECORD.read_text()) if RECORD.exists() else None  # the record an interrupted run left
     t0 = time.time()
@@ -174,7 +175,8 @@ def main(argv=None) -> int:
         return LOGS / f"{name.replace('@', '_')}.log"
 
     def record() -> None:
-        """This run so far, for the report (which runs last): written after each stage that ran."""
+        """This run so far, for the report (which runs last): written after each stage that ran, and `finished`
+        once every stage but the report is done, so the report reads the record as it stays."""
         spans = overlaps({n: (r["start"], r["end"]) for n, r in ran.items()})
         stages = {n: {"seconds": round(r["end"] - r["start"], 1), "passive": r["passive"], "beside": spans[n],
                       "timing_file": r["timing_file"], "timing_wall_s": last_seconds(timing.get(n)),
@@ -183,7 +185,8 @@ def main(argv=None) -> int:
         if stages:  # a resumed run adds to the record it carries on: its stages, and its wall time to this one's
             earlier = resumed(previous, set(ran)) or {"wall_s": 0.0, "stages": {}, "invocations": 0}
             write_json(RECORD, {"wall_s": round(earlier["wall_s"] + max(r["end"] for r in ran.values()) - t0, 1),
-                                "invocations": earlier["invocations"] + 1, "finished": False, "side_by_side": SIDE_BY_SIDE,
+                                "invocations": earlier["invocations"] + 1, "side_by_side": SIDE_BY_SIDE,
+                                "finished": all(n in done for n in names if n != "report"),
                                 "stages": {**earlier["stages"], **stages}})
 
     def start(name: str, beside: bool) -> None:
@@ -201,6 +204,8 @@ def main(argv=None) -> int:
                 if proc.poll() is None:
                     continue
                 del running[name]
+                if not proc.returncode:
+                    done.add(name)
                 end, text = time.time(), log_path(name).read_text(errors="replace")
                 if proc.returncode:
                     say(f"FAILED {name} after {(end - started) / 60:.1f} min; the end of {log_path(name)}:\n"
@@ -218,8 +223,6 @@ def main(argv=None) -> int:
             time.sleep(1)
 
     failed = schedule(names, upstream, priority, start, wait)
-    if not failed and any(n != "report" for n in ran):  # the next run starts a record of its own
-        write_json(RECORD, {**json.loads(RECORD.read_text()), "finished": True})
     say(("FAILED: " + ", ".join(failed) if failed else f"finished: {len(ran)} stages ran")
         + f", {(time.time() - t0) / 60:.1f} min")
     return 1 if failed else 0

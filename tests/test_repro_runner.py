@@ -142,3 +142,32 @@ def test_side_by_side_reports_throughput_and_whether_the_losses_agree(tmp_path, 
     assert ways["two side by side, PASSIVE"]["throughput_vs_alone"] == pytest.approx(2 * 20 / 28)
     assert ways["alone, PASSIVE"]["throughput_vs_alone"] == pytest.approx(20 / 25)
     assert result["same_final_loss"] is False
+
+
+def test_the_report_reads_the_record_as_it_stays(tmp_path, monkeypatch):
+    """The record is a report dependency: marked finished only after the report ran, it changed under the
+    report and left `dvc status` dirty after every `make repro`."""
+    monkeypatch.setattr(runner, "REPO", tmp_path)
+    monkeypatch.setattr(runner, "RECORD", tmp_path / "repro_run.json")
+    monkeypatch.setattr(runner, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(runner, "pipeline", lambda: (["train", "evaluate", "report"],
+                                                     {"train": set(), "evaluate": {"train"}, "report": {"evaluate"}}, {}))
+    seen = {}
+
+    class Stage:  # `dvc repro` of one stage: it writes its log and ends at once
+        def __init__(self, cmd, stdout, **_):
+            seen[cmd[-1]] = runner.RECORD.read_text() if runner.RECORD.exists() else None
+            stdout.write(f"Running stage '{cmd[-1]}'\n")
+
+        def poll(self):
+            return 0
+
+        returncode = 0
+
+    monkeypatch.setattr(runner.subprocess, "Popen", Stage)
+    assert runner.main([]) == 0
+    import json
+    at_report = json.loads(seen["report"])
+    assert at_report["finished"] is True and set(at_report["stages"]) == {"train", "evaluate"}
+    assert runner.RECORD.read_text() == seen["report"]  # nothing written after the report read it
+    assert json.loads(seen["evaluate"])["finished"] is False  # an interrupted run is resumed
