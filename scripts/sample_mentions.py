@@ -25,12 +25,13 @@ from gliner.data import load_label_map
 from gliner.params import PREPARE_DEFAULTS as DEFAULTS, stage_params
 
 SAMPLE = 220
-ROUND = 7  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
+ROUND = 8  # round 1 (judged/round1/) chose the familiar-type, -ing and date filters; round 2 (judged/round2/,
 # wordnet-instance only) the capital-neighbour, head-noun, "vs" and vague-class filters; round 3 (judged/round3/,
 # companies and sports-teams) the surname and model-number filters; round 4 (judged/round4/, spacy-person only) the
 # contraction and final-initial filters; round 5 (judged/round5/, spacy-person only) the neighbouring-word filters
 # (a piece of a longer name); round 6 (judged/round6/, spacy-person only, its last 166 rows drawn as labelled_persons
-# adds them) the sentence-boundary filter (a name that runs into the next sentence). A mention judged in an earlier
+# adds them) the sentence-boundary filter (a name that runs into the next sentence); round 7 (judged/round7/,
+# spacy-person only) the full-name filter (a first name alone only where the passage names that person in full). A mention judged in an earlier
 # round is never drawn again: the new round measures the filters on mentions their design did not see
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])

@@ -924,15 +924,15 @@ def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
     words = "Yesterday Danny Thomas and Miriam saw Hamlet at the Blue Moon Inn with Mr Paris .".split()
     example = {"tokenized_text": words, "ner": [[10, 11, "hotel"], [10, 11, "building"], [14, 14, "city"]]}
     found = [[1, 2, "person"],      # a first name, capitals, no label: added
-             [4, 4, "person"],      # Miriam: added
+             [4, 4, "person"],      # Miriam alone, never named in full: masked, not added
              [6, 6, "work of art"],  # a withheld type: masked, never labelled
              [9, 11, "facility"],   # overlaps the knowledge base's span: masked
              [10, 11, "facility"],  # the knowledge base's own span: its labels stand
              [13, 14, "person"],    # overlaps a label: masked, not added
              [0, 0, "date"], [0, 0, "date"]]  # masked once
     added, masked = spacy_on_passage(example, found, {"Danny", "Miriam", "Mr"})
-    assert added == [[1, 2, "person"], [4, 4, "person"]]
-    assert masked == [[6, 6], [9, 11], [13, 14], [0, 0]]
+    assert added == [[1, 2, "person"]]
+    assert masked == [[6, 6], [9, 11], [13, 14], [0, 0], [4, 4]]
     assert spacy_on_passage(example, [[0, 12, "date"]], set()) == ([], [])  # 13 words: wider than K, never scored
     assert spacy_on_passage(example, found, {"Danny", "Miriam", "Mr"}, add_persons=False) == (  # "mask": persons too
         [], [[1, 2], [4, 4], [6, 6], [9, 11], [13, 14], [0, 0]])
@@ -940,8 +940,17 @@ def test_spacy_on_passage_adds_confirmed_persons_and_masks_the_rest():
         [], [[1, 2, "person"], [4, 4, "person"], [6, 6, "work of art"], [9, 11, "facility"], [13, 14, "person"], [0, 0, "date"]])
     # a person that runs into the next sentence (an nlp-corpus passage joins unrelated lines) is masked, not added
     run_on = {**example, "sentence_starts": [2, 14]}  # "Thomas and ..." and "Paris ." start sentences
-    assert spacy_on_passage(run_on, found, {"Danny", "Miriam", "Mr"}) == ([[4, 4, "person"]], [[1, 2], *masked])
+    assert spacy_on_passage(run_on, found, {"Danny", "Miriam", "Mr"}) == ([], [[1, 2], *masked])
     assert spacy_on_passage({**example, "sentence_starts": [1]}, found, {"Danny", "Miriam", "Mr"})[0] == added  # a name may start one
+    # a first name alone is a person where the passage names that person in full, before or after it
+    words = "Danny came first . Miriam Lee said Danny Thomas won and Miriam lost .".split()
+    found = [[0, 0, "person"], [4, 5, "person"], [7, 8, "person"], [11, 11, "person"]]
+    added, masked = spacy_on_passage({"tokenized_text": words, "ner": []}, found, {"Danny", "Miriam"}, typed=True)
+    assert added == found and masked == []
+    added, masked = spacy_on_passage({"tokenized_text": words, "ner": []}, found[:3], {"Danny", "Miriam"}, typed=True)
+    assert added == found[:3]
+    added, masked = spacy_on_passage({"tokenized_text": words, "ner": []}, found[::3], {"Danny", "Miriam"}, typed=True)
+    assert added == [] and masked == found[::3]  # typed: out of the loss for person only
 
 
 def test_spacy_reads_only_the_passages_it_can_change(monkeypatch):

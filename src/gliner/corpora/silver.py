@@ -91,20 +91,25 @@ def spacy_on_passage(example: dict, found: list[list], first_names: set[str], ma
     out for that type only (a negative for every other). Without either, a name the knowledge bases do not
     know is a negative for every type the passage is prompted with (README, "Silent negatives"). A person
     that runs over one of the passage's `sentence_starts` is never added: spaCy reads the passage as one
-    text, and an nlp-corpus passage joins unrelated lines (Ellen Plummer | Bharti in talks with ...)."""
+    text, and an nlp-corpus passage joins unrelated lines (Ellen Plummer | Bharti in talks with ...). A first
+    name alone is added only where the passage also names that person in full (Danny Thomas ... Danny): alone,
+    it is as often a title (Arthur), a place (Wayne), an animal or a common word (an ordinary Joe)."""
     labelled = {(s, e) for s, e, _ in example["ner"]}
     covered = {i for s, e in labelled for i in range(s, e + 1)}
     starts = set(example.get("sentence_starts", ()))
     words = example["tokenized_text"]
-    added, masked = [], []
+    persons, masked = [], []
     for s, e, label in found:
         if (s, e) in labelled or e - s >= max_width:  # the knowledge base's label stands; wider spans are never scored
             continue
         if (add_persons and label == "person" and not covered & set(range(s, e + 1)) and not starts & set(range(s + 1, e + 1))
                 and named_person(words[s:e + 1], first_names, words[max(0, s - 2):s], words[e + 1:e + 3])):
-            added.append([s, e, "person"])
+            persons.append([s, e, "person"])
         elif (cell := [s, e, label] if typed else [s, e]) not in masked:
             masked.append(cell)
+    named_in_full = {words[s] for s, e, _ in persons if e > s}
+    added = [[s, e, t] for s, e, t in persons if e > s or words[s] in named_in_full]
+    masked += [[s, e, t] if typed else [s, e] for s, e, t in persons if [s, e, t] not in added]
     return added, masked
 
 
