@@ -799,12 +799,21 @@ def test_spacy_results_stay_with_their_passage_when_one_before_is_dropped(tmp_pa
                  "id": f"{doc_id}#0", "sentence_starts": []}, ["wordnet-instance"] * len(ner))
 
     passages = [passage(ids[0], "Danny Thomas hummed the composer Mozart", [[5, 5, "composer"]]),  # withheld: dropped
-                passage(ids[1], "Miriam met Zorblax in Boston", [[4, 4, "city"]])]
+                passage(ids[1], "Miriam Lee met Zorblax in Boston", [[5, 5, "city"]])]
     monkeypatch.setattr(distant, "kb_corpus", lambda raw_dir, passage_max_words=80: (passages, Counter()))
+
+    def capitalised_runs(words):  # a fake spaCy: each run of capitalised words is a person
+        runs = []
+        for i, w in enumerate(words):
+            if w[:1].isupper() and runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            elif w[:1].isupper():
+                runs.append([i, i, "person"])
+        return runs
     monkeypatch.setattr(silver, "spacy_entities", lambda nlp, examples, tag_map, batch_size, n_process: [
-        [[i, i, "person"] for i, w in enumerate(ex["tokenized_text"]) if w[:1].isupper()] for ex in examples])
+        capitalised_runs(ex["tokenized_text"]) for ex in examples])
     paths = offline.prepare_offline_corpora(raw, tmp_path / "prepared", check_raw=False, max_train_sentences=50, max_heldout_sentences=10,
                                             max_eval_passages=10, heldout_percent=25, spacy_on_passages="persons")
     train = load_jsonl(paths["train_silver"])
     [row] = [e for e in train if e["id"].startswith("brown/")]
-    assert row["ner"] == [[4, 4, "city"], [0, 0, "person"]] and row["masked"] == [[2, 2]]
+    assert row["ner"] == [[5, 5, "city"], [0, 1, "person"]] and row["masked"] == [[3, 3]]
