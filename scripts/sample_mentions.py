@@ -46,9 +46,12 @@ for doc, ex, sources in passages:
         by_source.setdefault(source, []).append((ex, s, e, types))
 # the persons spaCy adds (gliner.corpora.silver.spacy_on_passage): as the recipe's spacy_on_passages adds them where
 # it adds any, else as `persons` would
-mode = stage_params("prepare")["spacy_on_passages"]
-mode = mode if mode and SPACY_ON_PASSAGES[mode]["add_persons"] else "persons"
-train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"]
+# (only in the passages training keeps: one with a withheld type is dropped, and gets no persons)
+recipe = stage_params("prepare")
+mode = recipe["spacy_on_passages"] if recipe["spacy_on_passages"] and SPACY_ON_PASSAGES[recipe["spacy_on_passages"]]["add_persons"] else "persons"
+withheld = set(recipe["withheld_types"]) | set(recipe["withheld_kb_types"])
+train = [ex for doc, ex, _ in passages if split_of(doc.id, DEFAULTS["heldout_percent"]) == "train"
+         and not any(t in withheld for *_, t in ex["ner"])]
 nlp = spacy.load(DEFAULTS["spacy_model"])
 for ex, (added, _) in zip(train, spacy_on_passages(nlp, train, load_label_map("ontonotes")["tags"], read_first_names(raw_dir), mode)):
     by_source.setdefault("spacy-person", []).extend((ex, s, e, [t]) for s, e, t in added)
