@@ -20,6 +20,7 @@ import argparse
 import fnmatch
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +147,27 @@ def overlaps(intervals: dict[str, tuple[float, float]]) -> dict[str, list[str]]:
             for n, (a0, a1) in intervals.items()}
 
 
+def stop(procs) -> None:
+    """Terminate each running stage with everything it started: papermill's kernel runs in a session of its own,
+    so a runner stopped without this left a training running on, beside the next run's (and slowing it)."""
+    import psutil  # DVC's own dependency
+
+    tree = []
+    for proc in procs:
+        try:
+            parent = psutil.Process(proc.pid)
+            tree += [*parent.children(recursive=True), parent]
+        except psutil.NoSuchProcess:
+            continue
+    for p in tree:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    for p in psutil.wait_procs(tree, timeout=10)[1]:
+        p.kill()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", help="stages (globs allowed, e.g. 'type_count@*'); default: all")
@@ -222,7 +244,12 @@ def main(argv=None) -> int:
                 return name, proc.returncode == 0
             time.sleep(1)
 
-    failed = schedule(names, upstream, priority, start, wait)
+    on_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the stages, as Ctrl-C does
+    try:
+        failed = schedule(names, upstream, priority, start, wait)
+    finally:
+        stop(proc for proc, _, _ in running.values())
+        signal.signal(signal.SIGTERM, on_term)
     say(("FAILED: " + ", ".join(failed) if failed else f"finished: {len(ran)} stages ran")
         + f", {(time.time() - t0) / 60:.1f} min")
     return 1 if failed else 0

@@ -2,6 +2,7 @@
 
 import importlib.util
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -171,3 +172,30 @@ def test_the_report_reads_the_record_as_it_stays(tmp_path, monkeypatch):
     assert at_report["finished"] is True and set(at_report["stages"]) == {"train", "evaluate"}
     assert runner.RECORD.read_text() == seen["report"]  # nothing written after the report read it
     assert json.loads(seen["evaluate"])["finished"] is False  # an interrupted run is resumed
+
+
+def test_a_stopped_runner_stops_its_stages_and_what_they_started(monkeypatch, tmp_path):
+    """A killed runner left papermill's kernel (a session of its own) training beside the next run."""
+    import psutil
+
+    stage = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen("
+                              "[sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True); time.sleep(60)"])
+    deadline = time.time() + 20
+    while not psutil.Process(stage.pid).children() and time.time() < deadline:
+        time.sleep(0.1)
+    [kernel] = psutil.Process(stage.pid).children()
+    monkeypatch.setattr(runner, "REPO", tmp_path)
+    monkeypatch.setattr(runner, "RECORD", tmp_path / "repro_run.json")
+    monkeypatch.setattr(runner, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(runner, "pipeline", lambda: (["train"], {"train": set()}, {}))
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: stage)
+
+    def interrupted(names, upstream, priority, start, wait):
+        start("train", False)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "schedule", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.main([])
+    assert stage.wait(timeout=15) is not None
+    assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE
