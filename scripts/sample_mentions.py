@@ -31,8 +31,9 @@ ROUND = 8  # round 1 (judged/round1/) chose the familiar-type, -ing and date fil
 # contraction and final-initial filters; round 5 (judged/round5/, spacy-person only) the neighbouring-word filters
 # (a piece of a longer name); round 6 (judged/round6/, spacy-person only, its last 166 rows drawn as labelled_persons
 # adds them) the sentence-boundary filter (a name that runs into the next sentence); round 7 (judged/round7/,
-# spacy-person only) the full-name filter (a first name alone only where the passage names that person in full). A mention judged in an earlier
-# round is never drawn again: the new round measures the filters on mentions their design did not see
+# spacy-person only) the full-name filter (a first name alone only where the passage names that person in full).
+# A mention judged in an earlier round is never drawn again: the new round measures the filters on mentions their
+# design did not see
 raw_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 passages, _ = kb_corpus(raw_dir, DEFAULTS["passage_max_words"])
 by_source: dict[str, list] = {}
@@ -45,8 +46,8 @@ for doc, ex, sources in passages:
     for (s, e, source), types in spans.items():
         by_source.setdefault(source, []).append((ex, s, e, types))
 # the persons spaCy adds (gliner.corpora.silver.spacy_on_passage): as the recipe's spacy_on_passages adds them where
-# it adds any, else as `persons` would
-# (only in the passages training keeps: one with a withheld type is dropped, and gets no persons)
+# it adds any, else as `persons` would; only in the passages training keeps (prepare_offline_corpora drops one with a
+# withheld type, and it gets no persons)
 recipe = stage_params("prepare")
 mode = recipe["spacy_on_passages"] if recipe["spacy_on_passages"] and SPACY_ON_PASSAGES[recipe["spacy_on_passages"]]["add_persons"] else "persons"
 withheld = set(recipe["withheld_types"]) | set(recipe["withheld_kb_types"])
