@@ -1,9 +1,10 @@
 """scripts/repro.py, `make repro`'s stage runner: the order it starts stages in, on a simulated clock."""
 
 import importlib.util
+import json
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,14 +146,18 @@ def test_side_by_side_reports_throughput_and_whether_the_losses_agree(tmp_path, 
     assert result["same_final_loss"] is False
 
 
-def test_the_report_reads_the_record_as_it_stays(tmp_path, monkeypatch):
-    """The record is a report dependency: marked finished only after the report ran, it changed under the
-    report and left `dvc status` dirty after every `make repro`."""
+def runner_in(tmp_path, monkeypatch, upstream: dict[str, set[str]]) -> None:
+    """`main` over a made-up pipeline, its record and logs in tmp_path."""
     monkeypatch.setattr(runner, "REPO", tmp_path)
     monkeypatch.setattr(runner, "RECORD", tmp_path / "repro_run.json")
     monkeypatch.setattr(runner, "LOGS", tmp_path / "logs")
-    monkeypatch.setattr(runner, "pipeline", lambda: (["train", "evaluate", "report"],
-                                                     {"train": set(), "evaluate": {"train"}, "report": {"evaluate"}}, {}))
+    monkeypatch.setattr(runner, "pipeline", lambda: (list(upstream), upstream, {}))
+
+
+def test_the_report_reads_the_record_as_it_stays(tmp_path, monkeypatch):
+    """The record is a report dependency: marked finished only after the report ran, it changed under the
+    report and left `dvc status` dirty after every `make repro`."""
+    runner_in(tmp_path, monkeypatch, {"train": set(), "evaluate": {"train"}, "report": {"evaluate"}})
     seen = {}
 
     class Stage:  # `dvc repro` of one stage: it writes its log and ends at once
@@ -167,7 +172,6 @@ def test_the_report_reads_the_record_as_it_stays(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner.subprocess, "Popen", Stage)
     assert runner.main([]) == 0
-    import json
     at_report = json.loads(seen["report"])
     assert at_report["finished"] is True and set(at_report["stages"]) == {"train", "evaluate"}
     assert runner.RECORD.read_text() == seen["report"]  # nothing written after the report read it
@@ -184,10 +188,7 @@ def test_a_stopped_runner_stops_its_stages_and_what_they_started(monkeypatch, tm
     while not psutil.Process(stage.pid).children() and time.time() < deadline:
         time.sleep(0.1)
     [kernel] = psutil.Process(stage.pid).children()
-    monkeypatch.setattr(runner, "REPO", tmp_path)
-    monkeypatch.setattr(runner, "RECORD", tmp_path / "repro_run.json")
-    monkeypatch.setattr(runner, "LOGS", tmp_path / "logs")
-    monkeypatch.setattr(runner, "pipeline", lambda: (["train"], {"train": set()}, {}))
+    runner_in(tmp_path, monkeypatch, {"train": set()})
     monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: stage)
 
     def interrupted(names, upstream, priority, start, wait):
