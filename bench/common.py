@@ -55,6 +55,19 @@ INIT = dict(max_width=12, dropout=0.0, max_types=25, embed_ent_token=False)  # t
 MODEL_NAME = DEFAULT_BACKBONE  # the checkpoints record the hub id, not this machine's path
 
 
+def cpu_name() -> str:
+    """The CPU model with its family and model numbers ('AMD EPYC, family 26 model 2'): the name alone hides the
+    generation, and speed ratios change with it (bf16 above all); runs on another CPU also round differently."""
+    cpuinfo = Path("/proc/cpuinfo")
+    fields = {}
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "model name" not in fields:
+        return "unknown"
+    return f"{fields['model name']}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+
+
 def log(message: str) -> None:
     """Progress on stderr, timestamped: stdout carries the rendered report."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

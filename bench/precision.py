@@ -4,7 +4,9 @@ Contenders: float32; bfloat16 weights (`from_pretrained(..., dtype="bf16")`, whe
 units); dynamic int8 (`quantize="int8"`); fast-gliner (a Rust engine over ONNX Runtime) on our
 checkpoint exported in the reference's ONNX format; the reference 0.2.29 on the same checkpoint.
 For each: exact-match F1 at 0.5 on every dev and test set (fast-gliner on the test sets whose sentences share
-label lists only: it is no candidate for the recommendation) and the share of entities identical to float32's; texts/s taken in turns
+label lists only: it is no candidate for the recommendation), its difference from float32's with a paired
+bootstrap interval, and the share of entities identical to float32's (on every sentence: `python -m
+bench.precision`, the precision_f1 stage, which runs beside others since it times nothing); texts/s taken in turns
 at each batch size on sentences and on ~2,000-word documents, with each precision's bare encoder (the
 limit), float32's forward alone, and the MAC ceiling of ours / encoder. These are the benchmark's only
 speed tables: ours against the reference is their float32 column.
@@ -95,10 +97,17 @@ def shares_label_lists(examples: list[dict]) -> bool:
     return len({tuple(ex["labels"]) for ex in examples}) * 8 <= len(examples)
 
 
+def sentence_counts(gold: list[set], found: list[set]) -> list[tuple[int, int, int]]:
+    """Each sentence's (tp, fp, fn): what a paired bootstrap over sentences resamples."""
+    return [(len(p & g), len(p - g), len(g - p)) for p, g in zip(found, gold, strict=True)]
+
+
 def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
-    """F1 at 0.5 (with the gold count behind it) of each contender on each set, and the share of its
-    entities identical to float32's (|same| / |either|, over all sentences)."""
+    """F1 at 0.5 (with the gold count behind it) of each contender on each set, its difference from float32's
+    with a 95% paired bootstrap interval over the sentences, and the share of its entities identical to
+    float32's (|same| / |either|, over all sentences)."""
     from gliner.evaluate import score
+    from gliner.studies import paired_bootstrap
 
     out = {}
     for set_name, examples in sets.items():
@@ -110,12 +119,15 @@ def accuracy(models: dict, sets: dict[str, list[dict]]) -> dict:
                     t, lab, threshold=th, batch_size=8), 0.5)
         row = {"sentences": len(examples), "gold": sum(map(len, gold))}
         fp32_f1 = score(gold, found["fp32"])["micro"]["f1"]
+        fp32_counts = [sentence_counts(gold, found["fp32"])]
         for name, pred in found.items():
             same = sum(len(p & q) for p, q in zip(pred, found["fp32"]))
             either = sum(len(p | q) for p, q in zip(pred, found["fp32"]))
             micro = score(gold, pred)["micro"]
+            diff = paired_bootstrap(fp32_counts, [sentence_counts(gold, pred)])
             row[name] = {"f1": micro["f1"], "precision": micro["precision"], "recall": micro["recall"],
                          "f1_diff_points": 100 * (micro["f1"] - fp32_f1),
+                         "f1_diff_interval_points": [100 * diff["low"], 100 * diff["high"]],
                          "same_entities_share": same / either if either else 1.0}
         out[set_name] = row
         log(f"  {set_name} ({row['gold']} gold): " + ", ".join(f"{k} F1 {row[k]['f1']:.3f}" for k in found))
@@ -230,11 +242,16 @@ def training_step_parts(model_dir: Path, train_file: Path, s: dict) -> dict:
 
 
 def precision_check(models: dict, info: dict, model_dir: Path, sets: dict[str, list[dict]], s: dict,
-                    ref=None) -> dict:
-    """The whole check on one trained checkpoint's `contenders`, on the first `precision_examples` sentences of
-    each set; `ref` (a ReferenceWorker) is loaded with the same checkpoint and timed beside them."""
-    sets = {name: examples[: s["precision_examples"]] for name, examples in sets.items()}
-    result = {"model": str(model_dir), "contenders": info, "accuracy": accuracy(models, sets)}
+                    ref=None, f1_file: Path | None = None) -> dict:
+    """The whole check on one trained checkpoint's `contenders`; `ref` (a ReferenceWorker) is loaded with the
+    same checkpoint and timed beside them. F1 comes from `f1_file` (the precision_f1 stage, on every sentence of
+    each set) where given, else from the first `precision_examples` sentences of each set, computed here."""
+    if f1_file is not None:
+        f1 = read_f1_file(f1_file, model_dir)
+    else:
+        f1 = {"sentences": f"the first {s['precision_examples']} of each set",
+              "accuracy": accuracy(models, {name: examples[: s["precision_examples"]] for name, examples in sets.items()})}
+    result = {"model": str(model_dir), "contenders": info, "f1_sentences": f1["sentences"], "accuracy": f1["accuracy"]}
     if ref is not None:
         ref.call("load", ckpt=str(model_dir))
     ours = tuple(k for k in models if not is_fast_gliner(k))
@@ -249,6 +266,15 @@ def precision_check(models: dict, info: dict, model_dir: Path, sets: dict[str, l
     return result
 
 
+def read_f1_file(path: Path, model_dir: Path) -> dict:
+    """The precision_f1 stage's JSON, refused when it scored another checkpoint than the one timed here."""
+    f1 = json.loads(Path(path).read_text(encoding="utf-8"))
+    if Path(f1.get("model", "")).resolve() != Path(model_dir).resolve():
+        raise ValueError(f"{path}: model: its F1 is of {f1.get('model')!r}, but the benchmark times {str(model_dir)!r}; "
+                         "run `python -m bench.precision` on the same checkpoint")
+    return f1
+
+
 def precision_sets(files: list[Path], data: dict) -> dict:
     """The precision check's sets: each test file and its dev_ twin (first `precision_examples` sentences are
     taken later); without files, the benchmark's evaluation sample stands in as both."""
@@ -260,3 +286,38 @@ def precision_sets(files: list[Path], data: dict) -> dict:
             if file.is_file():  # not every test set has a dev twin
                 sets[name] = [json.loads(line) for line in file.open(encoding="utf-8")]
     return sets or {"dev_bench_eval": data["eval"], "bench_eval": data["eval"]}
+
+
+def main(argv=None) -> dict:
+    """The F1 half of the check, on every sentence of each set, as a stage of its own (precision_f1): it times
+    nothing, so it runs beside other stages, and the benchmark, which times and runs alone, reads its JSON."""
+    import argparse
+    import tempfile
+
+    from gliner.atomic import write_json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--model", type=Path, required=True, help="the trained checkpoint")
+    parser.add_argument("--test-sets", type=Path, nargs="+", required=True,
+                        help="span-JSONL test sets (their dev_ twins beside them are scored too, and choose)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--timing", type=Path, help="write the wall time here ({'wall_s': ...}, as every stage does)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gliner-precision-") as work:
+        models, info = contenders(args.model, Path(work))
+        sets = precision_sets(args.test_sets, {})
+        log(f"precision F1: {args.model} in {', '.join(models)} on every sentence of {', '.join(sets)}")
+        # the export's seconds stay out: the same checkpoint gives the same bytes, and the benchmark is not re-run
+        info = {name: {k: v for k, v in how.items() if k != "export_s"} for name, how in info.items()}
+        result = {"model": str(args.model), "contenders": info, "sentences": "all of each set",
+                  "accuracy": accuracy(models, sets)}
+    write_json(args.out, result)
+    if args.timing:
+        write_json(args.timing, {"wall_s": round(time.perf_counter() - started, 1)})
+    log(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -51,7 +51,7 @@ def markdown(r: dict) -> str:
     """The benchmark as Markdown tables; every number comes from the JSON."""
     m = r["machine"]
     lines = [f"Benchmark against the reference `gliner` {r['reference'].get('version', '?')} "
-             f"({r['setting']} setting, {r['backbone']} backbone, {m['device']}, {m['threads']} threads, "
+             f"({r['setting']} setting, {r['backbone']} backbone, {m['device']}: {m.get('cpu', 'CPU not recorded')}, {m['threads']} threads, "
              f"load average {m['load_average_at_start']:.1f} at start; ratios are from runs taken in turns).", ""]
 
     lines += _table(["inputs", "batch", "ours texts/s", "reference texts/s", "bare encoder texts/s", "ours / encoder",
@@ -185,16 +185,20 @@ NAMES = {"fp32": "float32", "bf16": "bf16", "int8": "int8", "fast_gliner": "fast
 def precision_markdown(p: dict) -> str:
     """The precision check: F1 and identical entities per set, texts/s per contender, the recommendation."""
     columns = [k for k in NAMES if k != "reference" and any(k in row for row in p["accuracy"].values())]  # fast-gliner too
-    first = next(iter(p["accuracy"].values()), {"sentences": 0})
-    lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on the first {first['sentences']} "
-             "sentences of each set, gold mentions in brackets; Δ: F1 points against float32; *same*: entities "
-             "identical to float32's, |same| / |either|; fast-gliner, no candidate, on the test sets whose sentences "
-             "share label lists: its API runs a sentence with its own list alone):", ""]
-    lines += _table(["set (gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ, same)") for k in columns]],
+    lines = [f"Precision, on the trained model `{p['model']}` (F1 at threshold 0.5 on each set, its sentences and gold "
+             "mentions in brackets; Δ: F1 points against float32 with its 95% paired bootstrap interval over the "
+             "sentences; *same*: entities identical to float32's, |same| / |either|; fast-gliner, no candidate, on the "
+             "test sets whose sentences share label lists: its API runs a sentence with its own list alone):", ""]
+
+    def cell(v: dict) -> str:
+        low, high = v.get("f1_diff_interval_points", (float("nan"),) * 2)
+        return f"{v['f1']:.3f} ({v['f1_diff_points']:+.1f} [{low:+.1f}, {high:+.1f}], {v['same_entities_share']:.0%})"
+
+    lines += _table(["set (sentences, gold)", *[NAMES[k] + (" F1" if k == "fp32" else " F1 (Δ [95%], same)")
+                                                for k in columns]],
                     "l" + "r" * len(columns),
-                    [[f"{name} ({row['gold']})", f"{row['fp32']['f1']:.3f}",
-                      *[f"{row[k]['f1']:.3f} ({row[k]['f1_diff_points']:+.1f}, {row[k]['same_entities_share']:.0%})"
-                        if k in row else "–" for k in columns[1:]]] for name, row in p["accuracy"].items()])
+                    [[f"{name} ({row['sentences']:,}, {row['gold']:,})", f"{row['fp32']['f1']:.3f}",
+                      *[cell(row[k]) if k in row else "–" for k in columns[1:]]] for name, row in p["accuracy"].items()])
     skipped = [f"{NAMES[k]}: {v.get('skipped') or v.get('error')}" for k, v in p["contenders"].items()
                if "skipped" in v or "error" in v]
     if skipped:
@@ -337,7 +341,7 @@ def figure(r: dict, path: Path) -> Path:
 
     m = r["machine"]
     fig.suptitle(f"GLiNER re-implementation vs reference gliner {r['reference'].get('version', '?')}, {r['setting']} setting\n"
-                 f"{r['backbone']}; {m['device']}, {m['threads']} threads, load average {m['load_average_at_start']:.1f} "
+                 f"{r['backbone']}; {m.get('cpu', m['device'])}, {m['threads']} threads, load average {m['load_average_at_start']:.1f} "
                  "at start; contenders timed in turns, best run each")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

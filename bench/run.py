@@ -20,7 +20,8 @@ subprocess: it shares our import name):
      optimizer; no dropout), in turns, and the losses, weights, scores and F1 of the two are
      compared, which separates the implementations from their random draws;
   5. precision and speed on the trained default model (bench/precision.py, bench/speed.py): F1 of ours in each
-     precision on every dev and test set (fast-gliner's on the test sets: it is no candidate); texts/s at each batch size, on sentences and on
+     precision on every dev and test set (fast-gliner's on the test sets: it is no candidate; with --precision-f1,
+     read from the precision_f1 stage, which scores every sentence beside other stages); texts/s at each batch size, on sentences and on
      ~2,000-word documents, of ours in each precision, fast-gliner, the reference on the same checkpoint, each
      precision's bare encoder on our inputs and our forward alone, in turns; the long document's gold entities
      each implementation reaches and finds;
@@ -47,7 +48,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from bench.accuracy import f1_of, long_document_entities  # noqa: E402
-from bench.common import MODEL_NAME, TRAIN, add_data_arguments, log, parse_settings  # noqa: E402
+from bench.common import MODEL_NAME, TRAIN, add_data_arguments, cpu_name, log, parse_settings  # noqa: E402
 from bench.extras import extras  # noqa: E402
 from bench.parity import parity  # noqa: E402
 from bench.precision import contenders, precision_check, precision_sets, training_step_parts  # noqa: E402
@@ -74,6 +75,9 @@ def arguments(argv) -> tuple[argparse.Namespace, dict]:
     parser.add_argument("--main-model", type=Path, help="the precision check's checkpoint (default: ours trained here)")
     parser.add_argument("--test-sets", type=Path, nargs="*", default=[],
                         help="span-JSONL test sets for the precision check (their dev_ twins beside them choose)")
+    parser.add_argument("--precision-f1", type=Path,
+                        help="the precision check's F1 on every sentence, from `python -m bench.precision` on the same "
+                             "--main-model (default: computed here on the first `precision_examples` of each set)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override one setting, e.g. --set compile=false --set sentences=32")
     args, s = parse_settings(parser, argv)
@@ -112,7 +116,8 @@ def main(argv=None) -> dict:
     from gliner import GLiNER
 
     result = {"setting": "tiny" if args.tiny else "default", "settings": s, "training_params": TRAIN,
-              "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "platform": platform.platform(),
+              "machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": args.threads,
+                          "platform": platform.platform(),
                           "torch": torch.__version__, "device": "cpu",
                           "load_average_at_start": os.getloadavg()[0]},
               "backbone": MODEL_NAME}
@@ -151,7 +156,8 @@ def main(argv=None) -> dict:
         log(f"precision and speed: {main_model} in each precision, fast-gliner, the reference")
         models, info = contenders(main_model, work)
         result["speed_inputs"] = {"sentences": s["sentences"], "labels": len(LABELS), "long_documents": s["long_docs"]}
-        result["precision"] = precision_check(models, info, main_model, precision_sets(args.test_sets, data), s, ref)
+        result["precision"] = precision_check(models, info, main_model, precision_sets(args.test_sets, data), s, ref,
+                                              args.precision_f1)
         result["long_document_entities"] = long_document_entities(models["fp32"], ref, s["long_doc_words"],
                                                                   s["long_doc_threshold"])
         result["speed_inputs"]["long_document_words"] = result["long_document_entities"]["words"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from gliner.atomic import atomic_write, write_json
@@ -21,6 +22,9 @@ from gliner.evaluate import evaluate
 from gliner.loading import dtype_name
 from gliner.model import GLiNER
 from gliner.pipeline import dev_sets_for, stage_params
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ at the repository root: its cpu_name
+from bench.common import cpu_name  # noqa: E402
 
 DEV_OF = ["unseen_types_silver", "heldout_silver"]  # the test sets with a dev_ twin (WNUT-16 has none: it is test only)
 
@@ -41,13 +45,6 @@ def dev_metrics(model_dir: str, params_file: str = "params.yaml") -> dict:
 def counts_file(out_dir, choice: str) -> Path:
     """Where a choice's per-sentence counts live: beside its record, out of the report's reports/recipe/*.json."""
     return Path(out_dir) / "counts" / f"{choice}.json"
-
-
-def cpu_name() -> str:
-    """The CPU model (runs on another CPU round differently, so each run says where it ran)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def main() -> None:

@@ -111,6 +111,7 @@ def test_tiny_run_structure(tiny_run):
 
     table = markdown(r)
     assert table.strip() in stdout
+    assert r["machine"]["cpu"] and r["machine"]["cpu"] in table  # ratios change with the CPU's generation: say which
     assert "| sentences | 1 |" in table and "reference checkpoint in ours" in table
     assert "Precision, on the trained model" in table and "Fastest precision whose F1" in table
     assert ("The bf16 training step part by part" in table) == cpu_has_bf16()
@@ -125,6 +126,45 @@ def test_tiny_run_structure(tiny_run):
     assert "cannot be" not in precision_markdown(noisy)
     noisy["speed_sentences"][str(r["settings"]["batch_sizes"][0])]["fp32_share_of_ceiling"] = 1.07
     assert f"batch {r['settings']['batch_sizes'][0]} (float32 1.07)" in precision_markdown(noisy)
+
+
+@pytest.mark.slow
+def test_precision_f1_stage_scores_every_sentence(tiny_run, tmp_path):
+    """`python -m bench.precision` (the precision_f1 stage) scores every sentence of each test set and its dev
+    twin, with a paired bootstrap interval around each F1 difference; the benchmark reads it only for the same
+    checkpoint it times."""
+    from bench.precision import read_f1_file
+
+    out, r, _ = tiny_run
+    assert r["precision"]["f1_sentences"] == f"the first {r['settings']['precision_examples']} of each set"
+    model = out / "work" / "ours" / "model"
+    examples = [{"tokenized_text": ["Ada", "Lovelace", "lived", "in", "London", "."], "ner": [[0, 1, "person"]],
+                 "labels": ["person", "city"]},
+                {"tokenized_text": ["Paris", "is", "big", "."], "ner": [[0, 0, "city"]], "labels": ["person", "city"]},
+                {"tokenized_text": ["Nothing", "here", "."], "ner": [], "labels": ["person", "city"]}] * 5
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, rows in (("toy.jsonl", examples), ("dev_toy.jsonl", examples[:9])):
+        (data / name).write_text("".join(json.dumps(ex) + "\n" for ex in rows))
+    result_file = tmp_path / "precision_f1.json"
+    cmd = [sys.executable, "-m", "bench.precision", "--model", str(model), "--test-sets", str(data / "toy.jsonl"),
+           "--out", str(result_file), "--timing", str(tmp_path / "timing.json")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    f1 = json.loads(result_file.read_text())
+    assert f1["model"] == str(model) and f1["sentences"] == "all of each set"
+    assert json.loads((tmp_path / "timing.json").read_text())["wall_s"] > 0
+    assert {name: (row["sentences"], row["gold"]) for name, row in f1["accuracy"].items()} == {
+        "dev_toy": (9, 6), "toy": (15, 10)}
+    for row in f1["accuracy"].values():
+        assert row["fp32"]["f1_diff_points"] == 0 and row["fp32"]["f1_diff_interval_points"] == [0.0, 0.0]
+        for v in row.values():
+            if isinstance(v, dict):
+                low, high = v["f1_diff_interval_points"]
+                assert -100 <= low <= high <= 100
+    assert read_f1_file(result_file, model)["accuracy"] == f1["accuracy"]
+    with pytest.raises(ValueError, match="precision_f1.json: model: its F1 is of"):
+        read_f1_file(result_file, out / "work" / "reference" / "model")
 
 
 @pytest.mark.slow
